@@ -1,0 +1,183 @@
+"""Checkpoints: the full training state, written atomically, loaded without running code.
+
+A checkpoint is a `torch.save`d dict of tensors, numbers, strings and lists only, so it loads
+with `torch.load(weights_only=True)`: a file from a stranger cannot execute anything. It holds
+the networks, the EMA generator, optimizers, grad scalers, step counters, the data position, all
+RNG states, the resolved config and the gantool version, so `--resume` continues exactly and
+inference needs nothing else.
+
+`export_generator` writes just the (EMA) generator as safetensors plus a JSON config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gantool import __version__
+from gantool.errors import GantoolError
+
+FORMAT = "gantool-checkpoint"
+FORMAT_VERSION = 1
+EXPORT_WEIGHTS = "generator.safetensors"
+EXPORT_CONFIG = "generator.json"
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call `write(file_object)` on a temp file beside `path`, fsync, then rename over `path`.
+
+    A crash at any moment leaves either the old file or the new one, never a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    state = {"format": FORMAT, "format_version": FORMAT_VERSION, "gantool_version": __version__, **state}
+    try:
+        atomic_write(path, lambda f: torch.save(state, f))
+    except OSError as err:
+        raise GantoolError(f"could not write checkpoint {path}: {err}; the previous checkpoint is intact") from None
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Make `target` hold the same bytes as `source`, atomically (a hard link when possible)."""
+    tmp = target.with_name(f".{target.name}.link.tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file, or a run folder (its checkpoints/latest.pt)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        for candidate in (path / "checkpoints" / "latest.pt", path / "latest.pt"):
+            if candidate.is_file():
+                return candidate
+        raise GantoolError(f"{path} is a folder without checkpoints/latest.pt: pass a run folder or a .pt file")
+    if not path.is_file():
+        raise GantoolError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu", recipe: str | None = None) -> dict[str, Any]:
+    """Load and check a checkpoint; never unpickles arbitrary objects."""
+    path = resolve_checkpoint_path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated zip, pickle with code, random bytes: all the same to a user
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise GantoolError(
+            f"{path} is not a loadable gantool checkpoint (truncated, corrupt, or not made by gantool; "
+            f"only tensors and plain data are accepted): {reason[:200]}"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise GantoolError(f"{path} is not a gantool checkpoint (no '{FORMAT}' marker)")
+    if state.get("format_version", 0) > FORMAT_VERSION:
+        raise GantoolError(
+            f"{path} was written by gantool {state.get('gantool_version')} in a newer checkpoint format "
+            f"({state.get('format_version')}); upgrade gantool to read it"
+        )
+    if recipe is not None and state.get("recipe") != recipe:
+        raise GantoolError(f"{path} is a {state.get('recipe')!r} checkpoint, not {recipe!r}")
+    return state
+
+
+def capture_rng() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "python": {"version": py_state[0], "state": torch.tensor(py_state[1], dtype=torch.int64),
+                   "gauss": py_state[2]},
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss"]))
+
+
+def export_generator(checkpoint: str | Path, out_dir: str | Path, use_ema: bool = True) -> Path:
+    """Write the generator(s) as `generator.safetensors` + `generator.json` (config and metadata)."""
+    from safetensors.torch import save as safetensors_bytes
+
+    state = load_checkpoint(checkpoint)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = state["ema"] if use_ema and state.get("ema") is not None else state["generators"]
+    tensors = {k: v.contiguous() for k, v in weights.items()}
+    atomic_write(out_dir / EXPORT_WEIGHTS, lambda f: f.write(safetensors_bytes(tensors)))
+    info = {"format": "gantool-generator", "gantool_version": __version__, "recipe": state["recipe"],
+            "config": state["config"], "meta": state["meta"], "step": state["step"],
+            "ema": weights is state.get("ema")}
+    atomic_write(out_dir / EXPORT_CONFIG, lambda f: f.write(json.dumps(info, indent=2).encode()))
+    return out_dir
+
+
+def load_generator_state(path: str | Path) -> dict[str, Any]:
+    """{"recipe", "config", "meta", "weights"} from a checkpoint or an exported generator folder.
+
+    From a checkpoint, `weights` are the EMA generator weights when the run kept an EMA.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir() and (path / EXPORT_CONFIG).is_file():
+        from safetensors.torch import load_file
+
+        try:
+            info = json.loads((path / EXPORT_CONFIG).read_text())
+            weights = load_file(str(path / EXPORT_WEIGHTS))
+        except (OSError, ValueError) as err:
+            raise GantoolError(f"{path} is not a readable exported generator: {err}") from None
+        return {"recipe": info["recipe"], "config": info["config"], "meta": info["meta"], "weights": weights}
+    state = load_checkpoint(path)
+    weights = state["ema"] if state.get("ema") is not None else state["generators"]
+    return {"recipe": state["recipe"], "config": state["config"], "meta": state["meta"], "weights": weights}

@@ -1,0 +1,312 @@
+"""Typed run configuration: frozen dataclasses per section, YAML in and out, dotted overrides.
+
+A config is the whole description of a run. It is saved in the run folder and inside every
+checkpoint, so inference needs nothing but the checkpoint. Unknown keys and bad values are
+errors that name the key and the valid choices.
+
+The `model` section belongs to the recipe (each recipe registers its own dataclass with
+`register_model_config`); every other section is shared by all recipes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from gantool.errors import GantoolError
+
+Objective = Literal["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"]
+Precision = Literal["fp32", "bf16", "fp16"]
+
+
+def _check(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise GantoolError(f"config value {key}: {message}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where images come from and how they are batched."""
+
+    # digits: 5,000 real MNIST digits shipped with the `demo` extra; mnist: full MNIST (IDX files
+    # under `root`, downloaded there if absent and `download` is true); folder: class subfolders
+    # under `root`.
+    dataset: str = "digits"
+    root: Optional[str] = None
+    download: bool = True
+    image_size: int = 28
+    channels: int = 1
+    batch_size: int = 64
+    num_workers: int = 0
+    hflip: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.image_size >= 8, "data.image_size", f"must be >= 8, got {self.image_size}")
+        _check(self.channels in (1, 3), "data.channels", f"must be 1 or 3, got {self.channels}")
+        _check(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")
+        _check(self.num_workers >= 0, "data.num_workers", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The adversarial objective and the discriminator-side stabilisers."""
+
+    objective: Objective = "nonsaturating"
+    gp_weight: float = 10.0  # wgan-gp only
+    r1_weight: float = 0.0  # gamma of the R1 penalty on real data; 0 turns it off
+    r1_interval: int = 1  # lazy R1: every N discriminator steps, scaled by N
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - s
+    instance_noise: float = 0.0  # initial std of Gaussian noise on D inputs (real and fake)
+    instance_noise_steps: int = 0  # std anneals linearly to 0 over this many steps; 0 = whole run
+    augment: str = ""  # differentiable augmentation policy, e.g. "translation,color,cutout"
+
+    def __post_init__(self) -> None:
+        _check(self.gp_weight >= 0, "loss.gp_weight", "must be >= 0")
+        _check(self.r1_weight >= 0, "loss.r1_weight", "must be >= 0")
+        _check(self.r1_interval >= 1, "loss.r1_interval", "must be >= 1")
+        _check(0 <= self.label_smoothing < 0.5, "loss.label_smoothing", "must be in [0, 0.5)")
+        _check(self.instance_noise >= 0, "loss.instance_noise", "must be >= 0")
+        _check(self.instance_noise_steps >= 0, "loss.instance_noise_steps", "must be >= 0")
+        from gantool.augment import parse_policy
+
+        parse_policy(self.augment)  # raises with the valid names
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimizers for G and D and the learning-rate schedule."""
+
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)  # adam
+    momentum: float = 0.5  # sgd (Goodfellow et al. 2014 used momentum)
+    weight_decay: float = 0.0
+    # Constant learning rate, then a linear decay to 0 over the last `lr_decay_steps` steps.
+    lr_decay_steps: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.lr_g > 0, "optim.lr_g", "must be > 0")
+        _check(self.lr_d > 0, "optim.lr_d", "must be > 0")
+        _check(all(0 <= b < 1 for b in self.betas), "optim.betas", "each must be in [0, 1)")
+        _check(0 <= self.momentum < 1, "optim.momentum", "must be in [0, 1)")
+        _check(self.lr_decay_steps >= 0, "optim.lr_decay_steps", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The loop: length, rhythm, precision, cadence of samples, logs and checkpoints."""
+
+    steps: int = 3000  # generator updates
+    d_steps: int = 1  # discriminator updates per generator update (k in Goodfellow et al.)
+    ema_decay: float = 0.999  # EMA of generator weights, used for samples and exports; 0 = off
+    ema_start: int = 0  # copy weights (no averaging) before this step
+    precision: Precision = "fp32"
+    device: str = "auto"  # auto: cuda when available, else cpu
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3  # periodic checkpoints kept besides latest.pt
+    samples_per_class: int = 10  # columns of the sample grid (rows are classes)
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1, "train.steps", "must be >= 1")
+        _check(self.d_steps >= 1, "train.d_steps", "must be >= 1")
+        _check(0 <= self.ema_decay < 1, "train.ema_decay", "must be in [0, 1)")
+        for key in ("log_every", "sample_every", "checkpoint_every"):
+            _check(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
+        _check(self.keep_checkpoints >= 0, "train.keep_checkpoints", "must be >= 0")
+        _check(self.samples_per_class >= 1, "train.samples_per_class", "must be >= 1")
+
+
+_MODEL_CONFIGS: dict[str, type] = {}
+
+
+def register_model_config(recipe: str) -> Any:
+    """Class decorator: the dataclass that the `model` section of `recipe` configs holds."""
+
+    def add(cls: type) -> type:
+        _MODEL_CONFIGS[recipe] = cls
+        return cls
+
+    return add
+
+
+def model_config_class(recipe: str) -> type:
+    import gantool.recipes  # noqa: F401  (registers every recipe's model config)
+
+    if recipe not in _MODEL_CONFIGS:
+        raise GantoolError(
+            f"unknown recipe {recipe!r}; valid: {', '.join(sorted(_MODEL_CONFIGS))}"
+        )
+    return _MODEL_CONFIGS[recipe]
+
+
+@dataclass(frozen=True)
+class Config:
+    recipe: str = "cgan"
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = None  # the recipe's model dataclass; filled in by __post_init__
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.model is None:
+            object.__setattr__(self, "model", model_config_class(self.recipe)())
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        if not isinstance(data, dict):
+            raise GantoolError(f"a config must be a mapping of sections, got {type(data).__name__}")
+        recipe = data.get("recipe", "cgan")
+        if not isinstance(recipe, str):
+            raise GantoolError("config value recipe: must be a string")
+        sections = dict(data)
+        model = sections.pop("model", {}) or {}
+        cfg = _build(cls, {k: v for k, v in sections.items()}, "", skip={"model"})
+        model_cfg = _build(model_config_class(recipe), model, "model.")
+        return dataclasses.replace(cfg, model=model_cfg)
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str, skip: frozenset | set = frozenset()) -> Any:
+    section = prefix.rstrip(".") or "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise GantoolError(f"config section {section!r} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
+    kwargs = {}
+    for key, value in data.items():
+        if key in skip:
+            continue
+        if key not in names:
+            raise GantoolError(
+                f"unknown config key {prefix}{key!r}; valid keys in {section}: {', '.join(names)}"
+            )
+        kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is Literal:
+        if value not in args:
+            raise GantoolError(
+                f"config value {key}={value!r} is not valid; choose one of: "
+                + ", ".join(str(a) for a in args)
+            )
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise GantoolError(f"config value {key} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise GantoolError(f"config value {key} must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise GantoolError(f"config value {key} must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads "1e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise GantoolError(f"config value {key} must be a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise GantoolError(f"config value {key} must be a string, got {value!r}")
+    return value
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a YAML config file (safely: no tags that construct objects)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GantoolError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise GantoolError(f"config file {path} is not valid YAML: {err}") from None
+    try:
+        return Config.from_dict(data)
+    except GantoolError as err:
+        raise GantoolError(f"{path}: {err}") from None
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    """Apply `section.key=value` strings (values parsed as YAML: 1e-4, true, [0.5, 0.99])."""
+    data = cfg.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise GantoolError(f"--set {item!r}: expected KEY=VALUE, e.g. optim.lr_d=1e-4")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        parts = key.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node.get(part), dict):
+                valid = [k for k, v in node.items() if isinstance(v, dict)]
+                where = ".".join(parts[:i]) or "config"
+                raise GantoolError(
+                    f"--set {key}: {part!r} is not a section of {where}; valid: {', '.join(valid)}"
+                )
+            node = node[part]
+        if parts[-1] not in node:
+            where = ".".join(parts[:-1]) or "config"
+            raise GantoolError(
+                f"--set {key}: unknown key {parts[-1]!r} in {where}; valid: {', '.join(node)}"
+            )
+        if key == "recipe" and value != data.get("recipe"):
+            data["model"] = {}
+        node[parts[-1]] = value
+    return Config.from_dict(data)

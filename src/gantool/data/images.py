@@ -1,0 +1,44 @@
+"""Reading image files into arrays: EXIF orientation, mode conversion, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gantool.errors import GantoolError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def list_images(folder: Path, recursive: bool = True) -> list[Path]:
+    """Image files under `folder`, sorted; hidden files and folders are skipped."""
+    pattern = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        p for p in pattern
+        if is_image_file(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def load_image(path: Path, channels: int) -> np.ndarray:
+    """HxWxC uint8 array with `channels` (1 or 3), upright per EXIF, alpha composited on white."""
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                array = np.asarray(img, dtype=np.float64)
+                img = Image.fromarray((array / max(array.max(), 1.0) * 255).astype(np.uint8))
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(white, rgba)
+            img = img.convert("L" if channels == 1 else "RGB")
+            array = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise GantoolError(f"cannot read image {path}: {err}") from None
+    return array[:, :, None] if array.ndim == 2 else array

@@ -1,0 +1,87 @@
+"""Labelled image datasets for class-conditional training.
+
+Each yields batches as dicts {"images": float tensor in [-1, 1], (B, C, H, W), "labels": int64 (B,)}
+and knows its `class_names` (sorted folder names for folders, "0".."9" for digits), which are stored
+in checkpoints so `generate --label NAME` works.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from gantool.data.images import list_images, load_image
+from gantool.errors import GantoolError
+
+
+def to_unit_range(images_uint8: Tensor) -> Tensor:
+    return images_uint8.float().div_(127.5).sub_(1.0)
+
+
+class TensorClassDataset(Dataset):
+    """Images held in memory as uint8 (N, C, H, W): batches are sliced, not collated one by one."""
+
+    def __init__(self, images: Tensor, labels: Tensor, class_names: list[str], image_size: int,
+                 channels: int, hflip: bool = False) -> None:
+        if images.shape[-1] != image_size or images.shape[-2] != image_size:
+            resized = F.interpolate(images.float(), size=(image_size, image_size), mode="bilinear",
+                                    antialias=True, align_corners=False)
+            images = resized.round().clamp(0, 255).to(torch.uint8)
+        if images.shape[1] != channels:
+            images = images.expand(-1, channels, -1, -1).contiguous() if channels == 3 else \
+                images.float().mean(1, keepdim=True).round().to(torch.uint8)
+        self.images, self.labels, self.class_names = images, labels, class_names
+        self.hflip = hflip
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def get_batch(self, indices: Tensor, flips: Tensor) -> dict[str, Tensor]:
+        images = to_unit_range(self.images[indices])
+        if self.hflip and flips.any():
+            images[flips] = images[flips].flip(-1)
+        return {"images": images, "labels": self.labels[indices]}
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Tensor]:
+        index, flip = key
+        batch = self.get_batch(torch.tensor([index]), torch.tensor([bool(flip)]))
+        return {k: v[0] for k, v in batch.items()}
+
+
+class ClassFolders(Dataset):
+    """`root/<class>/**/*.png|jpg|...`: labels are the sorted subfolder names."""
+
+    def __init__(self, root: str | Path, image_size: int, channels: int, hflip: bool = False) -> None:
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise GantoolError(f"data folder {root} does not exist")
+        classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not classes:
+            raise GantoolError(f"{root} has no class subfolders: put the images of each class in root/<class>/")
+        self.samples: list[tuple[Path, int]] = []
+        for label, name in enumerate(classes):
+            files = list_images(root / name)
+            if not files:
+                raise GantoolError(f"class folder {root / name} holds no images")
+            self.samples += [(path, label) for path in files]
+        self.class_names, self.channels, self.hflip = classes, channels, hflip
+        self.transform = A.Compose([A.SmallestMaxSize(max_size=image_size), A.CenterCrop(image_size, image_size)])
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Tensor]:
+        index, flip = key
+        path, label = self.samples[index]
+        array = self.transform(image=load_image(path, self.channels))["image"]
+        if self.hflip and flip:
+            array = array[:, ::-1]
+        image = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+        return {"images": to_unit_range(image), "labels": torch.tensor(label)}

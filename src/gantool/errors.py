@@ -1,0 +1,8 @@
+"""The one exception type for mistakes a user can fix (bad input, bad option, bad file)."""
+
+
+class GantoolError(Exception):
+    """A user-facing error: the message names the problem and what to do about it.
+
+    The CLI prints it as one line without a traceback; library users can catch it.
+    """

@@ -1,0 +1,97 @@
+"""Loss functions as pure functions of discriminator logits (or images).
+
+Every GAN objective is a pair (discriminator loss, generator loss) written on logits with
+softplus, which is log(1 + e^x) computed without overflow: log D(x) = -softplus(-x) and
+log(1 - D(x)) = -softplus(x) for D(x) = sigmoid(x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gantool.registry import Registry
+
+
+@dataclass(frozen=True)
+class Objective:
+    d_loss: Callable[[Tensor, Tensor, float], Tensor]  # (real logits, fake logits, smoothing)
+    g_loss: Callable[[Tensor], Tensor]  # fake logits
+    probabilistic: bool  # logits are log-odds of "real" (sigmoid gives D(x))
+
+
+OBJECTIVES: Registry[Objective] = Registry("GAN objective")
+
+
+def _logistic_d_loss(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+    # -[t log D(x) + (1 - t) log(1 - D(x))] with t = 1 - smoothing for reals (one-sided), 0 for fakes
+    target = 1.0 - smoothing
+    real_term = target * F.softplus(-real) + (1.0 - target) * F.softplus(real)
+    return real_term.mean() + F.softplus(fake).mean()
+
+
+def minimax_value(real: Tensor, fake: Tensor) -> Tensor:
+    """V(D, G) = E log D(x) + E log(1 - D(G(z))) of Goodfellow et al. (2014); D maximises it."""
+    return -_logistic_d_loss(real, fake)
+
+
+def minimax_g_loss(fake: Tensor) -> Tensor:
+    """The saturating original: G minimises log(1 - D(G(z))) = -softplus(logit)."""
+    return -F.softplus(fake).mean()
+
+
+def nonsaturating_g_loss(fake: Tensor) -> Tensor:
+    """G minimises -log D(G(z)): strong gradients early, when D rejects fakes confidently."""
+    return F.softplus(-fake).mean()
+
+
+def lsgan_d_loss(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+    return ((real - (1.0 - smoothing)) ** 2).mean() + (fake**2).mean()
+
+
+def lsgan_g_loss(fake: Tensor) -> Tensor:
+    return ((fake - 1.0) ** 2).mean()
+
+
+def hinge_d_loss(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+    return F.relu(1.0 - smoothing - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def wasserstein_d_loss(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+    """Critic loss E[D(G(z))] - E[D(x)]; add `gradient_penalty` for WGAN-GP. No smoothing."""
+    return fake.mean() - real.mean()
+
+
+def critic_g_loss(fake: Tensor) -> Tensor:
+    """-E[D(G(z))]: the generator loss of hinge and Wasserstein objectives."""
+    return -fake.mean()
+
+
+OBJECTIVES.register("minimax")(Objective(_logistic_d_loss, minimax_g_loss, True))
+OBJECTIVES.register("nonsaturating")(Objective(_logistic_d_loss, nonsaturating_g_loss, True))
+OBJECTIVES.register("lsgan")(Objective(lsgan_d_loss, lsgan_g_loss, False))
+OBJECTIVES.register("hinge")(Objective(hinge_d_loss, critic_g_loss, False))
+OBJECTIVES.register("wgan-gp")(Objective(wasserstein_d_loss, critic_g_loss, False))
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates."""
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    scores = critic(mixed)
+    (grad,) = torch.autograd.grad(scores.float().sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
+    """E[||grad_x D(x)||^2] on real data (Mescheder et al. 2018); `real` must require grad."""
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
+def l1_loss(prediction: Tensor, target: Tensor) -> Tensor:
+    return (prediction - target).abs().mean()

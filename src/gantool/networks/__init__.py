@@ -1,0 +1,10 @@
+"""Networks as plain nn.Modules, registered by name.
+
+Every registered network has `example_inputs(batch_size)`, which returns arguments its forward
+accepts, so tests can build and run each one without knowing its signature.
+"""
+
+from gantool.networks.registry import DISCRIMINATORS, GENERATORS
+from gantool.networks import conditional  # noqa: F401  (registers its networks)
+
+__all__ = ["DISCRIMINATORS", "GENERATORS"]

@@ -1,0 +1,39 @@
+"""Small factories shared by the networks: normalisation and activation by name, weight init."""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.nn.utils import parametrize
+
+from gantool.errors import GantoolError
+
+NORMS = ("batch", "instance", "none")
+
+
+def norm_layer(name: str, channels: int) -> nn.Module:
+    if name == "batch":
+        return nn.BatchNorm2d(channels)
+    if name == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if name == "none":
+        return nn.Identity()
+    raise GantoolError(f"unknown norm {name!r}; valid: {', '.join(NORMS)}")
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """DCGAN / pix2pix initialisation: conv and linear weights ~ N(0, std), norm scales ~ N(1, std)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if parametrize.is_parametrized(m, "weight"):  # spectral norm: init the raw weight
+                nn.init.normal_(m.parametrizations.weight.original, 0.0, std)
+            else:
+                nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+
+
+def maybe_spectral_norm(layer: nn.Module, enabled: bool) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(layer) if enabled else layer

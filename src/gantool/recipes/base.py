@@ -1,0 +1,53 @@
+"""What a recipe is: the networks of one method and the losses of its two phases.
+
+A recipe never runs a loop. The trainer asks it to `generate` fakes from a batch, then for the
+discriminator loss (phase "d") and the generator loss (phase "g"), and optimises
+`generators` and `discriminators` with one optimizer each.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from gantool.adversarial import AdversarialLoss
+from gantool.config import Config
+
+Batch = dict[str, Tensor]
+Stats = dict[str, Tensor]
+
+
+class Recipe(nn.Module):
+    name: ClassVar[str]
+
+    def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
+        super().__init__()
+        self.cfg, self.meta = cfg, meta
+        self.adversarial = AdversarialLoss(cfg.loss, cfg.data.channels, cfg.train.steps)
+        self.generators = nn.ModuleDict()  # trained by the G optimizer; averaged by EMA
+        self.discriminators = nn.ModuleDict()  # trained by the D optimizer
+
+    @classmethod
+    def build_dataset(cls, cfg: Config) -> tuple[Dataset, dict[str, Any]]:
+        """The training dataset and the metadata (class names, ...) that checkpoints keep."""
+        raise NotImplementedError
+
+    def generate(self, batch: Batch) -> Batch:
+        """The generator outputs for this batch (with autograd graph when grad is enabled)."""
+        raise NotImplementedError
+
+    def discriminator_loss(self, batch: Batch, fakes: Batch, step: int, d_step: int) -> tuple[Tensor, Stats]:
+        raise NotImplementedError
+
+    def generator_loss(self, batch: Batch, fakes: Batch, step: int) -> tuple[Tensor, Stats]:
+        raise NotImplementedError
+
+    def fixed_sample_inputs(self, device: Any) -> Batch:
+        """Inputs for the sample grids, drawn once and reused so progress is visible over time."""
+        raise NotImplementedError
+
+    def sample_grid(self, generators: nn.ModuleDict, inputs: Batch) -> tuple[Tensor, int]:
+        """(images in [-1, 1], images per row) of the grid for `inputs` produced by `generators`."""
+        raise NotImplementedError

@@ -1,0 +1,79 @@
+"""Class-conditional GAN (Mirza & Osindero 2014; projection D of Miyato & Koyama 2018)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from gantool.config import Config, register_model_config
+from gantool.data import build_labelled_dataset
+from gantool.networks import DISCRIMINATORS, GENERATORS
+from gantool.recipes.base import Batch, Recipe, Stats
+from gantool.recipes.registry import RECIPES
+
+
+@register_model_config("cgan")
+@dataclass(frozen=True)
+class CGANModelConfig:
+    generator: str = "dcgan_conditional"
+    discriminator: Literal["projection", "concat"] = "projection"
+    z_dim: int = 64
+    ngf: int = 32
+    ndf: int = 32
+    conditioning: Literal["cbn", "concat"] = "cbn"  # conditional batch norm, or label embedding || z
+    spectral_norm: bool = True
+
+
+@RECIPES.register("cgan")
+class CGANRecipe(Recipe):
+    name = "cgan"
+
+    def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
+        super().__init__(cfg, meta)
+        m, d = cfg.model, cfg.data
+        self.num_classes = len(meta["class_names"])
+        self.z_dim = m.z_dim
+        self.generators["G"] = GENERATORS.get(m.generator)(
+            channels=d.channels, image_size=d.image_size, num_classes=self.num_classes,
+            z_dim=m.z_dim, ngf=m.ngf, conditioning=m.conditioning,
+        )
+        self.discriminators["D"] = DISCRIMINATORS.get(m.discriminator)(
+            channels=d.channels, image_size=d.image_size, num_classes=self.num_classes,
+            ndf=m.ndf, spectral_norm=m.spectral_norm,
+        )
+
+    @classmethod
+    def build_dataset(cls, cfg: Config) -> tuple[Dataset, dict[str, Any]]:
+        dataset = build_labelled_dataset(cfg.data)
+        return dataset, {"class_names": list(dataset.class_names)}
+
+    def generate(self, batch: Batch) -> Batch:
+        labels = batch["labels"]  # fakes follow the class frequencies of the data
+        z = torch.randn(labels.shape[0], self.z_dim, device=labels.device)
+        return {"fake": self.generators["G"](z, labels), "labels": labels}
+
+    def _critic(self, labels: Tensor):
+        D = self.discriminators["D"]
+        return lambda images: D(images, labels)
+
+    def discriminator_loss(self, batch: Batch, fakes: Batch, step: int, d_step: int) -> tuple[Tensor, Stats]:
+        return self.adversarial.discriminator_loss(
+            self._critic(batch["labels"]), batch["images"], fakes["fake"], step, d_step
+        )
+
+    def generator_loss(self, batch: Batch, fakes: Batch, step: int) -> tuple[Tensor, Stats]:
+        return self.adversarial.generator_loss(self._critic(fakes["labels"]), fakes["fake"], step)
+
+    def fixed_sample_inputs(self, device: Any) -> Batch:
+        per_class = self.cfg.train.samples_per_class
+        generator = torch.Generator().manual_seed(self.cfg.train.seed + 12345)
+        z = torch.randn(self.num_classes * per_class, self.z_dim, generator=generator)
+        labels = torch.arange(self.num_classes).repeat_interleave(per_class)
+        return {"z": z.to(device), "labels": labels.to(device)}
+
+    def sample_grid(self, generators: nn.ModuleDict, inputs: Batch) -> tuple[Tensor, int]:
+        return generators["G"](inputs["z"], inputs["labels"]), self.cfg.train.samples_per_class

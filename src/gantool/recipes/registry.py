@@ -1,0 +1,3 @@
+from gantool.registry import Registry
+
+RECIPES: Registry[type] = Registry("recipe")

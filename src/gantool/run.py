@@ -1,0 +1,54 @@
+"""Starting and resuming training runs: the run folder, the recipe, the trainer."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from gantool.checkpoint import load_checkpoint, resolve_checkpoint_path
+from gantool.config import Config, save_config
+from gantool.errors import GantoolError
+from gantool.recipes import RECIPES
+from gantool.trainer import Trainer, TrainResult
+
+
+def new_run_dir(out: str | Path) -> Path:
+    """`out` itself when free, else `out-1`, `out-2`, ...: an existing run is never overwritten."""
+    out = Path(out).expanduser()
+    candidate, n = out, 0
+    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+        n += 1
+        candidate = out.with_name(f"{out.name}-{n}")
+    try:
+        candidate.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GantoolError(f"cannot create run folder {candidate}: {err}") from None
+    return candidate
+
+
+def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None = None,
+          steps: int | None = None, quiet: bool = False) -> TrainResult:
+    """Train `cfg` into a new run folder, or continue the run at `resume` (its config wins;
+    `steps` may extend it)."""
+    resume_state = None
+    if resume is not None:
+        path = resolve_checkpoint_path(resume)
+        resume_state = load_checkpoint(path)
+        cfg = Config.from_dict(resume_state["config"])
+        if steps is not None:
+            if steps < resume_state["step"]:
+                raise GantoolError(f"--steps {steps} is below the checkpoint's step {resume_state['step']}")
+            cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps))
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    else:
+        if steps is not None:
+            cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps))
+        run_dir = new_run_dir(out or Path("runs") / cfg.name)
+    recipe_cls = RECIPES.get(cfg.recipe)
+    dataset, meta = recipe_cls.build_dataset(cfg)
+    if resume_state is not None:
+        meta = resume_state["meta"]
+    recipe = recipe_cls(cfg, meta)
+    save_config(cfg, run_dir / "config.yaml")
+    trainer = Trainer(cfg, recipe, dataset, run_dir, quiet=quiet, resume_state=resume_state)
+    return trainer.fit()

@@ -1,0 +1,354 @@
+"""The one training loop, generic over recipes.
+
+Each iteration follows Algorithm 1 of Goodfellow et al. (2014): `d_steps` discriminator updates,
+each on a fresh batch, then one generator update. The generator's output from the last D step is
+reused (detached there) for the G step, so no forward pass is repeated. The loop owns device,
+precision, optimizers, the learning-rate schedule, EMA, logging, sample grids and checkpoints;
+the recipe only computes losses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gantool.checkpoint import capture_rng, link_or_copy, restore_rng, save_checkpoint
+from gantool.config import Config, OptimConfig, TrainConfig
+from gantool.data.stream import BatchStream
+from gantool.errors import GantoolError
+from gantool.recipes.base import Recipe
+from gantool.utils import save_image_grid
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise GantoolError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GantoolError(f"device {name!r} was asked for but CUDA is not available here; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise GantoolError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+    return device
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise GantoolError("precision bf16 is not supported by this GPU; use fp16 or fp32")
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise GantoolError("precision fp16 needs a CUDA device; on the CPU use bf16 or fp32")
+        return torch.float16
+    raise GantoolError(f"unknown precision {precision!r}; valid: fp32, bf16, fp16")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_optimizer(params: list[nn.Parameter], cfg: OptimConfig, lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=True)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True)
+
+
+def lr_factor(step: int, total: int, decay_steps: int) -> float:
+    """Constant, then linear decay to 0 over the last `decay_steps` of `total` steps."""
+    if decay_steps <= 0:
+        return 1.0
+    start = total - decay_steps
+    return 1.0 if step < start else max(0.0, 1.0 - (step - start) / decay_steps)
+
+
+class EMA:
+    """Exponential moving average of generator weights (buffers such as BN statistics are copied)."""
+
+    def __init__(self, modules: nn.Module, decay: float, start: int) -> None:
+        self.decay, self.start = decay, start
+        self.modules = copy.deepcopy(modules).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, source: nn.Module, step: int) -> None:
+        weight = 1.0 if step < self.start else 1.0 - self.decay
+        ema_params = list(self.modules.parameters())
+        torch._foreach_lerp_(ema_params, [p.detach() for p in source.parameters()], weight)
+        for ema_buffer, buffer in zip(self.modules.buffers(), source.buffers()):
+            ema_buffer.copy_(buffer)
+
+
+def _grad_norm(parameters: Iterator[nn.Parameter]) -> Tensor:
+    norms = [p.grad.detach().float().norm() for p in parameters if p.grad is not None]
+    return torch.stack(norms).norm() if norms else torch.zeros(())
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag; the loop saves a checkpoint at the next step boundary and stops."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.signal_name is not None:  # a second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self.signal_name = signal.Signals(signum).name
+
+        for sig in previous:
+            signal.signal(sig, handler)
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    checkpoint: Path
+    step: int
+    interrupted: bool
+    seconds: float
+    last_metrics: dict[str, float]
+
+
+class Trainer:
+    def __init__(self, cfg: Config, recipe: Recipe, dataset: Any, run_dir: Path,
+                 quiet: bool = False, resume_state: dict[str, Any] | None = None) -> None:
+        self.cfg, self.tc = cfg, cfg.train
+        self.run_dir = Path(run_dir)
+        self.quiet = quiet
+        self.device = resolve_device(self.tc.device)
+        self.amp_dtype = autocast_dtype(self.tc.precision, self.device)
+        if resume_state is None:
+            seed_everything(self.tc.seed)
+        self.recipe = recipe.to(self.device)
+        self.G, self.D = recipe.generators, recipe.discriminators
+        oc = cfg.optim
+        self.opt_g = build_optimizer(list(self.G.parameters()), oc, oc.lr_g)
+        self.opt_d = build_optimizer(list(self.D.parameters()), oc, oc.lr_d)
+        use_scaler = self.amp_dtype == torch.float16
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        self.ema = EMA(self.G, self.tc.ema_decay, self.tc.ema_start) if self.tc.ema_decay > 0 else None
+        self.step = 0
+        self.d_updates = 0
+        self.elapsed = 0.0
+        position = 0
+        if resume_state is not None:
+            position = self._restore(resume_state)
+        self.stream = BatchStream(dataset, cfg.data.batch_size, self.tc.seed, cfg.data.num_workers,
+                                  pin_memory=self.device.type == "cuda", position=position)
+        self.fixed_inputs = recipe.fixed_sample_inputs(self.device)
+        self.stop = _StopRequest()
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe.name,
+            "config": self.cfg.to_dict(),
+            "meta": self.recipe.meta,
+            "step": self.step,
+            "d_updates": self.d_updates,
+            "data_position": self.stream.position,
+            "elapsed": self.elapsed,
+            "generators": self.G.state_dict(),
+            "discriminators": self.D.state_dict(),
+            "ema": self.ema.modules.state_dict() if self.ema is not None else None,
+            "optim_g": self.opt_g.state_dict(),
+            "optim_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+            "rng": capture_rng(),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> int:
+        self.G.load_state_dict(state["generators"])
+        self.D.load_state_dict(state["discriminators"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.modules.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["optim_g"])
+        self.opt_d.load_state_dict(state["optim_d"])
+        if state.get("scaler_g"):
+            self.scaler_g.load_state_dict(state["scaler_g"])
+            self.scaler_d.load_state_dict(state["scaler_d"])
+        self.step, self.d_updates = int(state["step"]), int(state["d_updates"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+        restore_rng(state["rng"])
+        return int(state["data_position"])
+
+    def save(self) -> Path:
+        folder = self.run_dir / "checkpoints"
+        periodic = folder / f"step_{self.step:07d}.pt"
+        latest = folder / "latest.pt"
+        state = self.state_dict()
+        if self.tc.keep_checkpoints > 0:
+            save_checkpoint(state, periodic)
+            link_or_copy(periodic, latest)
+            old = sorted(folder.glob("step_*.pt"))[: -self.tc.keep_checkpoints]
+            for path in old:
+                path.unlink(missing_ok=True)
+        else:
+            save_checkpoint(state, latest)
+        return latest
+
+    # ------------------------------------------------------------------ loop
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _next_batch(self) -> dict[str, Tensor]:
+        batch = next(self.stream)
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def _set_lr(self) -> tuple[float, float]:
+        factor = lr_factor(self.step, self.tc.steps, self.cfg.optim.lr_decay_steps)
+        lr_g, lr_d = self.cfg.optim.lr_g * factor, self.cfg.optim.lr_d * factor
+        for group in self.opt_g.param_groups:
+            group["lr"] = lr_g
+        for group in self.opt_d.param_groups:
+            group["lr"] = lr_d
+        return lr_g, lr_d
+
+    def train_step(self, want_norms: bool) -> dict[str, Tensor]:
+        """One generator update preceded by `d_steps` discriminator updates; returns detached stats."""
+        stats: dict[str, Tensor] = {}
+        self.D.requires_grad_(True)
+        for k in range(self.tc.d_steps):
+            batch = self._next_batch()
+            last = k == self.tc.d_steps - 1
+            with self._autocast():
+                with torch.set_grad_enabled(last):  # only the last fakes feed the G step
+                    fakes = self.recipe.generate(batch)
+                loss_d, d_stats = self.recipe.discriminator_loss(batch, fakes, self.step, self.d_updates)
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler_d.scale(loss_d).backward()
+            if want_norms and last:
+                self.scaler_d.unscale_(self.opt_d)
+                stats["grad_norm_d"] = _grad_norm(self.D.parameters())
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
+            self.d_updates += 1
+        stats["loss_d"] = loss_d.detach()
+        stats.update(d_stats)
+
+        self.D.requires_grad_(False)  # G's backward needs gradients through D, not for D
+        with self._autocast():
+            loss_g, g_stats = self.recipe.generator_loss(batch, fakes, self.step)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(loss_g).backward()
+        if want_norms:
+            self.scaler_g.unscale_(self.opt_g)
+            stats["grad_norm_g"] = _grad_norm(self.G.parameters())
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        self.D.requires_grad_(True)
+        if self.ema is not None:
+            self.ema.update(self.G, self.step)
+        stats["loss_g"] = loss_g.detach()
+        stats.update(g_stats)
+        return stats
+
+    @torch.no_grad()
+    def write_samples(self) -> Path:
+        generators = self.ema.modules if self.ema is not None else self.G
+        was_training = generators.training
+        generators.eval()
+        with self._autocast():
+            images, per_row = self.recipe.sample_grid(generators, self.fixed_inputs)
+        generators.train(was_training)
+        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        save_image_grid(images.float(), path, per_row)
+        return path
+
+    def fit(self) -> TrainResult:
+        from tqdm.auto import tqdm
+
+        tc = self.tc
+        metrics_path = self.run_dir / "metrics.jsonl"
+        sums: dict[str, Tensor] = {}
+        window_steps, window_start = 0, time.perf_counter()
+        last_metrics: dict[str, float] = {}
+        start_time = time.perf_counter()
+        start_elapsed = self.elapsed
+        interrupted = False
+        self.G.train()
+        self.D.train()
+        bar = tqdm(total=tc.steps, initial=self.step, disable=self.quiet, unit="it", dynamic_ncols=True,
+                   desc=self.recipe.name)
+        with self.stop.installed():
+            while self.step < tc.steps:
+                lr_g, lr_d = self._set_lr()
+                log_now = (self.step + 1) % tc.log_every == 0 or self.step + 1 == tc.steps
+                stats = self.train_step(want_norms=log_now)
+                self.step += 1
+                window_steps += 1
+                for key, value in stats.items():
+                    if key.startswith("grad_norm"):
+                        sums[key] = value
+                    else:
+                        sums[key] = sums[key] + value if key in sums else value.clone()
+                bar.update(1)
+                if log_now:
+                    now = time.perf_counter()
+                    last_metrics = {k: (v.item() if k.startswith("grad_norm") else v.item() / window_steps)
+                                    for k, v in sums.items()}
+                    self._check_finite(last_metrics)
+                    last_metrics.update(step=self.step, epoch=self.stream.epoch, lr_g=lr_g, lr_d=lr_d,
+                                        it_per_s=window_steps / max(now - window_start, 1e-9),
+                                        elapsed_s=start_elapsed + now - start_time)
+                    with metrics_path.open("a") as f:
+                        f.write(json.dumps(last_metrics) + "\n")
+                    bar.set_postfix(d=f"{last_metrics['loss_d']:.3f}", g=f"{last_metrics['loss_g']:.3f}",
+                                    dx=f"{last_metrics.get('d_real', float('nan')):.2f}",
+                                    dgz=f"{last_metrics.get('d_fake', float('nan')):.2f}", refresh=False)
+                    sums, window_steps, window_start = {}, 0, now
+                if self.step % tc.sample_every == 0 or self.step == tc.steps:
+                    self.write_samples()
+                self.elapsed = start_elapsed + time.perf_counter() - start_time
+                if self.stop.signal_name is not None:
+                    interrupted = True
+                    break
+                if self.step % tc.checkpoint_every == 0 and self.step != tc.steps:
+                    self.save()
+        self.elapsed = start_elapsed + time.perf_counter() - start_time
+        checkpoint = self.save()
+        bar.close()
+        return TrainResult(self.run_dir, checkpoint, self.step, interrupted, self.elapsed, last_metrics)
+
+    def _check_finite(self, metrics: dict[str, float]) -> None:
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        if bad:
+            raise GantoolError(
+                f"training diverged at step {self.step}: {', '.join(bad)} became NaN/inf. The last good "
+                f"checkpoint is in {self.run_dir / 'checkpoints'}; lower the learning rates, use fp32, "
+                "or add R1 (--set loss.r1_weight=1)"
+            )
