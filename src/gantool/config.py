@@ -205,7 +205,7 @@ def _build(cls: type, data: Any, prefix: str, skip: frozenset | set = frozenset(
             continue
         if key not in names:
             raise GantoolError(
-                f"unknown config key {prefix}{key!r}; valid keys in {section}: {', '.join(names)}"
+                f"unknown config key '{prefix}{key}'; valid keys in {section}: {', '.join(names)}"
             )
         kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
     return cls(**kwargs)

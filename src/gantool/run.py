@@ -9,7 +9,7 @@ from gantool.checkpoint import load_checkpoint, resolve_checkpoint_path
 from gantool.config import Config, save_config
 from gantool.errors import GantoolError
 from gantool.recipes import RECIPES
-from gantool.trainer import Trainer, TrainResult
+from gantool.trainer import Trainer, TrainResult, seed_everything
 
 
 def new_run_dir(out: str | Path) -> Path:
@@ -27,9 +27,10 @@ def new_run_dir(out: str | Path) -> Path:
 
 
 def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None = None,
-          steps: int | None = None, quiet: bool = False) -> TrainResult:
+          steps: int | None = None, quiet: bool = False, stop_at: int | None = None) -> TrainResult:
     """Train `cfg` into a new run folder, or continue the run at `resume` (its config wins;
-    `steps` may extend it)."""
+    `steps` may extend it). `stop_at` pauses the run at that step with a checkpoint, as an
+    interruption would: schedules still follow `train.steps`, and `resume` continues it."""
     resume_state = None
     if resume is not None:
         path = resolve_checkpoint_path(resume)
@@ -45,10 +46,11 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None 
             cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps))
         run_dir = new_run_dir(out or Path("runs") / cfg.name)
     recipe_cls = RECIPES.get(cfg.recipe)
+    seed_everything(cfg.train.seed)  # network init is part of the run's reproducible state
     dataset, meta = recipe_cls.build_dataset(cfg)
     if resume_state is not None:
         meta = resume_state["meta"]
     recipe = recipe_cls(cfg, meta)
     save_config(cfg, run_dir / "config.yaml")
     trainer = Trainer(cfg, recipe, dataset, run_dir, quiet=quiet, resume_state=resume_state)
-    return trainer.fit()
+    return trainer.fit(stop_at=stop_at)

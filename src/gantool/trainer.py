@@ -88,9 +88,13 @@ class EMA:
         self.decay, self.start = decay, start
         self.modules = copy.deepcopy(modules).eval().requires_grad_(False)
 
+    def decay_at(self, step: int) -> float:
+        # warm-up: early on the average would be dominated by the random initial weights
+        return min(self.decay, (1.0 + step) / (10.0 + step))
+
     @torch.no_grad()
     def update(self, source: nn.Module, step: int) -> None:
-        weight = 1.0 if step < self.start else 1.0 - self.decay
+        weight = 1.0 if step < self.start else 1.0 - self.decay_at(step)
         ema_params = list(self.modules.parameters())
         torch._foreach_lerp_(ema_params, [p.detach() for p in source.parameters()], weight)
         for ema_buffer, buffer in zip(self.modules.buffers(), source.buffers()):
@@ -100,6 +104,15 @@ class EMA:
 def _grad_norm(parameters: Iterator[nn.Parameter]) -> Tensor:
     norms = [p.grad.detach().float().norm() for p in parameters if p.grad is not None]
     return torch.stack(norms).norm() if norms else torch.zeros(())
+
+
+def _drop_metrics_after(path: Path, step: int) -> None:
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        path.write_text("".join(line + "\n" for line in kept))
 
 
 class _StopRequest:
@@ -147,8 +160,6 @@ class Trainer:
         self.quiet = quiet
         self.device = resolve_device(self.tc.device)
         self.amp_dtype = autocast_dtype(self.tc.precision, self.device)
-        if resume_state is None:
-            seed_everything(self.tc.seed)
         self.recipe = recipe.to(self.device)
         self.G, self.D = recipe.generators, recipe.discriminators
         oc = cfg.optim
@@ -289,11 +300,12 @@ class Trainer:
         save_image_grid(images.float(), path, per_row)
         return path
 
-    def fit(self) -> TrainResult:
+    def fit(self, stop_at: int | None = None) -> TrainResult:
         from tqdm.auto import tqdm
 
         tc = self.tc
         metrics_path = self.run_dir / "metrics.jsonl"
+        _drop_metrics_after(metrics_path, self.step)  # lines a crashed run wrote past its checkpoint
         sums: dict[str, Tensor] = {}
         window_steps, window_start = 0, time.perf_counter()
         last_metrics: dict[str, float] = {}
@@ -334,7 +346,7 @@ class Trainer:
                 if self.step % tc.sample_every == 0 or self.step == tc.steps:
                     self.write_samples()
                 self.elapsed = start_elapsed + time.perf_counter() - start_time
-                if self.stop.signal_name is not None:
+                if self.stop.signal_name is not None or self.step == stop_at:
                     interrupted = True
                     break
                 if self.step % tc.checkpoint_every == 0 and self.step != tc.steps:

@@ -1,0 +1,1 @@
+"""The `gantool` command line: a thin click layer over the gantool library."""

@@ -1,0 +1,111 @@
+"""`gantool generate`, `gantool interpolate`, `gantool export`: use a trained generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gantool_cli.options import DEVICE_HELP
+
+
+def _check_writable(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise click.ClickException(f"{path} exists; pass --overwrite to replace it or choose another --out")
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.option("--label", default="all", show_default=True,
+              help="Class to draw (name such as 7 or cat, or index), or 'all' for one row per class.")
+@click.option("--n", "count", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Samples (with --label all: samples per class).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Grid PNG to write [default: samples.png].")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Write one PNG per sample here instead.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Noise seed (same seed, same images).")
+@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) -> None:
+    """Draw samples of a class from a class-conditional CHECKPOINT (a .pt file, run folder or export).
+
+    \b
+    Examples:
+      gantool generate runs/cgan --label 7 --n 16 --out sevens.png
+      gantool generate runs/cgan --label all --n 10 --out grid.png
+      gantool generate runs/cgan --label 3 --n 100 --out-dir threes/
+    """
+    import torch
+
+    from gantool.inference import grid_rows, load_sampler
+    from gantool.trainer import resolve_device
+    from gantool.utils import save_image_grid, save_png, to_uint8
+
+    if out is not None and out_dir is not None:
+        raise click.UsageError("give --out (one grid) or --out-dir (one file per sample), not both")
+    sampler = load_sampler(checkpoint, resolve_device(device))
+    if label == "all":
+        labels = torch.arange(sampler.num_classes).repeat_interleave(count)
+        per_row = count
+    else:
+        labels = torch.full((count,), sampler.label_index(label), dtype=torch.long)
+        per_row = grid_rows(count)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        names = [f"{sampler.class_names[int(c)]}_{i:05d}.png" for i, c in enumerate(labels)]
+        for name in names:
+            _check_writable(out_dir / name, overwrite)
+        images = to_uint8(sampler.sample(labels, seed=seed))
+        for image, name in zip(images, names):
+            save_png(image, out_dir / name)
+        click.echo(f"wrote {len(names)} images to {out_dir}")
+        return
+    out = out or Path("samples.png")
+    _check_writable(out, overwrite)
+    save_image_grid(sampler.sample(labels, seed=seed), out, per_row)
+    click.echo(f"wrote {out} ({len(labels)} samples)")
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.option("--label", required=True, help="Class to draw (name or index).")
+@click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True, help="Images along each walk.")
+@click.option("--pairs", type=click.IntRange(min=1), default=4, show_default=True, help="Walks between random code pairs.")
+@click.option("--mode", type=click.Choice(["both", "linear", "slerp"]), default="both", show_default=True,
+              help="Interpolation in latent space; 'both' shows a linear row then a slerp row per pair.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("interp.png"), show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwrite) -> None:
+    """Walk between latent codes of one class (Figure 3 of Goodfellow et al. 2014).
+
+    Each row morphs one random code into another while the class stays fixed.
+    """
+    import torch
+
+    from gantool.inference import interpolation_codes, load_sampler
+    from gantool.trainer import resolve_device
+    from gantool.utils import save_image_grid
+
+    _check_writable(out, overwrite)
+    sampler = load_sampler(checkpoint, resolve_device(device))
+    index = sampler.label_index(label)
+    ends = sampler.noise(2 * pairs, seed)
+    modes = ["linear", "slerp"] if mode == "both" else [mode]
+    codes = torch.cat([interpolation_codes(ends[2 * p], ends[2 * p + 1], steps, m) for p in range(pairs) for m in modes])
+    labels = torch.full((len(codes),), index, dtype=torch.long)
+    save_image_grid(sampler.sample(labels, z=codes), out, steps)
+    click.echo(f"wrote {out} ({pairs * len(modes)} rows of {steps}: {', '.join(modes)})")
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for generator.safetensors and generator.json.")
+@click.option("--no-ema", is_flag=True, help="Export the raw generator weights instead of their EMA.")
+def export(checkpoint, out_dir, no_ema) -> None:
+    """Export the generator of CHECKPOINT as safetensors + JSON config (no optimizer state, no pickle)."""
+    from gantool.checkpoint import export_generator
+
+    path = export_generator(checkpoint, out_dir, use_ema=not no_ema)
+    click.echo(f"exported generator to {path}")

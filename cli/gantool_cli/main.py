@@ -1,0 +1,60 @@
+"""Root command group. Subcommands live in one module per family and only parse, call, report."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gantool_cli import demo, infer, train
+
+
+class GantoolGroup(click.Group):
+    """Turns library errors into one-line messages (tracebacks only with --debug)."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except Exception as err:  # noqa: BLE001
+            from gantool.errors import GantoolError
+
+            debug = bool(ctx.meta.get("gantool.debug"))
+            if debug or isinstance(err, (click.exceptions.Exit, click.exceptions.Abort, click.ClickException)):
+                raise
+            if isinstance(err, GantoolError):
+                raise click.ClickException(str(err)) from None
+            if isinstance(err, MemoryError) or "out of memory" in str(err).lower():
+                raise click.ClickException(
+                    "out of memory: use a smaller --batch-size or image size (run with --debug for details)"
+                ) from None
+            raise click.ClickException(
+                f"{type(err).__name__}: {err} (this looks like a bug in gantool; rerun with --debug for the traceback)"
+            ) from None
+
+
+@click.group(cls=GantoolGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="gantool")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """gantool: train GANs on image folders and apply them to new images.
+
+    \b
+    Quick tour:
+      gantool demo                                  train a digit GAN on built-in data
+      gantool train cgan --data mnist --data-root DIR
+      gantool generate runs/cgan/checkpoints/latest.pt --label 7 --n 16 --out sevens.png
+      gantool interpolate CKPT --label 3 --steps 10 --out interp.png
+    """
+    ctx.meta["gantool.debug"] = debug
+
+
+cli.add_command(train.train)
+cli.add_command(infer.generate)
+cli.add_command(infer.interpolate)
+cli.add_command(infer.export)
+cli.add_command(demo.demo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(cli())

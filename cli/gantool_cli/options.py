@@ -1,0 +1,45 @@
+"""Options shared by several commands, and turning them into a config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+DEVICE_HELP = "Device: auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
+
+
+def common_train_options(func: Callable) -> Callable:
+    options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="YAML config (e.g. configs/cgan_digits.yaml); options below override it."),
+        click.option("--steps", type=click.IntRange(min=1), help="Generator updates to train for (with --resume: the new total)."),
+        click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+                     help="Run folder [default: runs/<name>]; a numbered sibling is made if it exists."),
+        click.option("--resume", type=click.Path(exists=True, path_type=Path),
+                     help="Continue a run exactly: a run folder or a checkpoint file (its config is used)."),
+        click.option("--device", help=DEVICE_HELP),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]),
+                     help="Arithmetic: fp32 (default), bf16 autocast (CPU/GPU), fp16 with grad scaling (GPU)."),
+        click.option("--seed", type=int, help="Random seed (runs are deterministic on the CPU)."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override any config value, e.g. --set optim.lr_d=1e-4 (repeatable)."),
+        click.option("--quiet", is_flag=True, help="No progress bar (for logs)."),
+        click.option("--dry-run", is_flag=True, help="Validate the options, print the resolved config, train nothing."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def resolve_config(recipe: str, config_file: Path | None, values: dict[str, Any], overrides: tuple[str, ...]):
+    """Defaults (or the config file), then first-class options, then --set overrides."""
+    from gantool.config import Config, apply_overrides, load_config
+
+    cfg = load_config(config_file) if config_file else Config(recipe=recipe, name=recipe)
+    if cfg.recipe != recipe:
+        raise click.UsageError(f"--config {config_file} is a {cfg.recipe!r} config, not {recipe!r}")
+    pairs = [f"{key}={value}" for key, value in values.items() if value is not None]
+    return apply_overrides(cfg, pairs + list(overrides))

