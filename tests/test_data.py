@@ -15,7 +15,7 @@ def test_builtin_digits_are_balanced_real_digits():
     ds = build_labelled_dataset(DataConfig(dataset="digits"))
     assert len(ds) == 5000 and ds.class_names == [str(i) for i in range(10)]
     assert torch.bincount(ds.labels).tolist() == [500] * 10
-    batch = ds.get_batch(torch.arange(8), torch.zeros(8, dtype=torch.bool))
+    batch = ds.get_batch(torch.arange(8), torch.zeros(8, dtype=torch.long))
     assert batch["images"].shape == (8, 1, 28, 28)
     assert batch["images"].min() == -1 and batch["images"].max() == 1
 
@@ -72,8 +72,8 @@ class _Numbers(torch.utils.data.Dataset):
         return 10
 
     def __getitem__(self, key):
-        index, flip = key
-        return {"images": torch.tensor([index, flip]), "labels": torch.tensor(index)}
+        index, seed = key
+        return {"images": torch.tensor([index, seed]), "labels": torch.tensor(index)}
 
 
 def _take(stream, n):

@@ -23,7 +23,7 @@ def test_short_training_learns_the_digit_distribution(tiny_cfg, tmp_path):
 
     real = build_labelled_dataset(cfg.data)
     labels = torch.arange(10).repeat_interleave(50)
-    real_images = real.get_batch(torch.arange(len(real)), torch.zeros(len(real), dtype=torch.bool))["images"]
+    real_images = real.get_batch(torch.arange(len(real)), torch.zeros(len(real), dtype=torch.long))["images"]
     gaps = {}
     for name, result in (("untrained", untrained), ("trained", trained)):
         fake = load_sampler(result.checkpoint).sample(labels, seed=0)

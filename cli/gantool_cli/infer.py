@@ -109,3 +109,52 @@ def export(checkpoint, out_dir, no_ema) -> None:
 
     path = export_generator(checkpoint, out_dir, use_ema=not no_ema)
     click.echo(f"exported generator to {path}")
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A translation checkpoint (.pt, run folder, or export); it says what the model is.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("translated"),
+              show_default=True, help="Where outputs go, as <input name>.png (folder structure kept).")
+@click.option("--size", default="auto", show_default=True,
+              help="auto: translate at each image's own resolution; N: resize to NxN for the network.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Images of one size translated together.")
+@click.option("--tile", type=click.IntRange(min=64), default=1024, show_default=True,
+              help="Images larger than this on a side are translated in overlapping tiles.")
+@click.option("--dropout/--no-dropout", default=False, show_default=True,
+              help="Keep dropout active at test time (pix2pix's noise source); off gives deterministic outputs.")
+@click.option("--bn-stats", type=click.Choice(["auto", "running", "batch"]), default="auto", show_default=True,
+              help="Batch-norm statistics: from training (running), per image (batch), or batch when trained "
+                   "with batch size 1 (auto).")
+@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_stats, device, overwrite, quiet) -> None:
+    """Translate INPUT images (files and folders, any size) with a trained model.
+
+    \b
+    Examples:
+      gantool translate photo.jpg --checkpoint runs/pix2pix
+      gantool translate maps/val/ --checkpoint runs/maps --out-dir maps_out --batch-size 8
+    """
+    from tqdm.auto import tqdm
+
+    from gantool.trainer import resolve_device
+    from gantool.translate import batches_by_shape, collect_inputs, load_translator, plan_outputs
+    from gantool.utils import save_png, to_uint8
+
+    if size != "auto" and not size.isdigit():
+        raise click.BadParameter("use auto or a number of pixels", param_hint="--size")
+    work_size = None if size == "auto" else int(size)
+    translator = load_translator(checkpoint, resolve_device(device), dropout=dropout, bn_stats=bn_stats, tile=tile)
+    plan = plan_outputs(collect_inputs(inputs), out_dir, overwrite)
+    with tqdm(total=len(plan), disable=quiet, unit="img", desc="translate") as bar:
+        for group, images in batches_by_shape(plan, translator, batch_size):
+            outputs = to_uint8(translator(images, size=work_size))
+            for (_, target), image in zip(group, outputs):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                save_png(image, target)
+            bar.update(len(group))
+    click.echo(f"translated {len(plan)} image(s) into {out_dir}")

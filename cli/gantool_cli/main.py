@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gantool_cli import demo, infer, train
+from gantool_cli import data, demo, evaluate, infer, train
 
 
 class GantoolGroup(click.Group):
@@ -45,6 +45,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       gantool train cgan --data mnist --data-root DIR
       gantool generate runs/cgan/checkpoints/latest.pt --label 7 --n 16 --out sevens.png
       gantool interpolate CKPT --label 3 --steps 10 --out interp.png
+      gantool train pix2pix --data facades/train --direction BtoA --size 128
+      gantool translate photos/ --checkpoint runs/pix2pix --out-dir out/
     """
     ctx.meta["gantool.debug"] = debug
 
@@ -53,7 +55,10 @@ cli.add_command(train.train)
 cli.add_command(infer.generate)
 cli.add_command(infer.interpolate)
 cli.add_command(infer.export)
+cli.add_command(infer.translate)
 cli.add_command(demo.demo)
+cli.add_command(data.data)
+cli.add_command(evaluate.evaluate)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,9 +36,9 @@ def common_train_options(func: Callable) -> Callable:
 
 def resolve_config(recipe: str, config_file: Path | None, values: dict[str, Any], overrides: tuple[str, ...]):
     """Defaults (or the config file), then first-class options, then --set overrides."""
-    from gantool.config import Config, apply_overrides, load_config
+    from gantool.config import apply_overrides, default_config, load_config
 
-    cfg = load_config(config_file) if config_file else Config(recipe=recipe, name=recipe)
+    cfg = load_config(config_file) if config_file else default_config(recipe)
     if cfg.recipe != recipe:
         raise click.UsageError(f"--config {config_file} is a {cfg.recipe!r} config, not {recipe!r}")
     pairs = [f"{key}={value}" for key, value in values.items() if value is not None]

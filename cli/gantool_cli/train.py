@@ -72,3 +72,44 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, config_file,
         values["train.steps"] = steps
     cfg = resolve_config("cgan", config_file, values, overrides)
     run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run)
+
+
+@train.command("pix2pix")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Paired images: side-by-side A|B files, or subfolders A/ and B/ whose files match by name.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), help="Which side is the input [default: AtoB].")
+@click.option("--size", type=click.IntRange(min=8), help="Training crop size in pixels [default: 256].")
+@click.option("--generator", type=click.Choice(["unet_256", "unet_128", "unet_64"]),
+              help="U-Net depth; crops must be multiples of 256, 128 or 64 [default: the deepest that fits --size].")
+@click.option("--val", "val_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Validation pairs (same layout); their L1/PSNR/SSIM go into metrics.jsonl.")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
+              help="Or hold out this share of the training pairs for validation.")
+@click.option("--preprocess", type=click.Choice(["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]),
+              help="Augmentation applied identically to A and B [default: resize_and_crop, 286 -> 256 random crop].")
+@click.option("--no-flip", is_flag=True, help="No random horizontal flips.")
+@click.option("--objective", type=click.Choice(["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"]),
+              help="GAN objective [default: nonsaturating, the reference's 'vanilla' BCE].")
+@click.option("--lambda-l1", type=click.FloatRange(min=0), help="Weight of the L1 loss [default: 100].")
+@common_train_options
+def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preprocess, no_flip, objective, lambda_l1,
+            config_file, steps, batch_size, out, resume, device, precision, seed, overrides, quiet, dry_run) -> None:
+    """pix2pix: paired image-to-image translation (U-Net G, PatchGAN D, L1 + GAN loss).
+
+    \b
+    Examples:
+      gantool train pix2pix --data ../shared/data/facades/pix2pix/train --direction BtoA --size 128
+      gantool train pix2pix --data edges2shoes/train --val edges2shoes/val --steps 50000
+    """
+    values = {"data.root": str(data_dir), "data.direction": direction, "data.image_size": size,
+              "model.generator": generator, "data.val": str(val_dir) if val_dir else None,
+              "data.val_fraction": val_fraction, "data.preprocess": preprocess,
+              "data.hflip": False if no_flip else None, "loss.objective": objective, "model.lambda_l1": lambda_l1,
+              "data.batch_size": batch_size, "train.device": device, "train.precision": precision,
+              "train.seed": seed}
+    if size is not None and generator is None:
+        values["model.generator"] = next((f"unet_{m}" for m in (256, 128, 64) if size % m == 0), "unet_256")
+    if resume is None:
+        values["train.steps"] = steps
+    cfg = resolve_config("pix2pix", config_file, values, overrides)
+    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run)

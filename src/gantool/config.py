@@ -34,21 +34,30 @@ def _check(condition: bool, key: str, message: str) -> None:
 class DataConfig:
     """Where images come from and how they are batched."""
 
-    # digits: 5,000 real MNIST digits shipped with the `demo` extra; mnist: full MNIST (IDX files
-    # under `root`, downloaded there if absent and `download` is true); folder: class subfolders
-    # under `root`.
+    # cgan: digits (5,000 real MNIST digits shipped with the `demo` extra), mnist (IDX files under
+    # `root`, downloaded there if absent and `download` is true), folder (class subfolders of
+    # `root`). pix2pix: paired (A|B side-by-side images in `root`, or `root`/A + `root`/B).
     dataset: str = "digits"
     root: Optional[str] = None
     download: bool = True
     image_size: int = 28
-    channels: int = 1
+    channels: int = 1  # of the generated images (cgan), of domain A (pix2pix)
+    channels_b: Optional[int] = None  # of domain B; None: same as `channels`
     batch_size: int = 64
     num_workers: int = 0
     hflip: bool = False
+    direction: Literal["AtoB", "BtoA"] = "AtoB"  # pix2pix: which side is the input
+    preprocess: Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"] = "resize_and_crop"
+    load_size: int = 0  # resize_and_crop / scale_width_and_crop: size before the random crop; 0 = image_size*286/256
+    val: Optional[str] = None  # a validation folder in the training layout
+    val_fraction: float = 0.0  # or hold out this share of the training pairs for validation
 
     def __post_init__(self) -> None:
         _check(self.image_size >= 8, "data.image_size", f"must be >= 8, got {self.image_size}")
         _check(self.channels in (1, 3), "data.channels", f"must be 1 or 3, got {self.channels}")
+        _check(self.channels_b in (None, 1, 3), "data.channels_b", f"must be 1 or 3, got {self.channels_b}")
+        _check(0 <= self.val_fraction < 1, "data.val_fraction", "must be in [0, 1)")
+        _check(self.load_size >= 0, "data.load_size", "must be >= 0")
         _check(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")
         _check(self.num_workers >= 0, "data.num_workers", "must be >= 0")
 
@@ -88,8 +97,10 @@ class OptimConfig:
     betas: tuple[float, float] = (0.5, 0.999)  # adam
     momentum: float = 0.5  # sgd (Goodfellow et al. 2014 used momentum)
     weight_decay: float = 0.0
-    # Constant learning rate, then a linear decay to 0 over the last `lr_decay_steps` steps.
+    # Constant learning rate, then a linear decay to 0 over the last `lr_decay_steps` steps
+    # (when 0: over the last `lr_decay_fraction` of the run).
     lr_decay_steps: int = 0
+    lr_decay_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.lr_g > 0, "optim.lr_g", "must be > 0")
@@ -97,6 +108,10 @@ class OptimConfig:
         _check(all(0 <= b < 1 for b in self.betas), "optim.betas", "each must be in [0, 1)")
         _check(0 <= self.momentum < 1, "optim.momentum", "must be in [0, 1)")
         _check(self.lr_decay_steps >= 0, "optim.lr_decay_steps", "must be >= 0")
+        _check(0 <= self.lr_decay_fraction <= 1, "optim.lr_decay_fraction", "must be in [0, 1]")
+
+    def decay_steps(self, total_steps: int) -> int:
+        return self.lr_decay_steps or round(self.lr_decay_fraction * total_steps)
 
 
 @dataclass(frozen=True)
@@ -115,28 +130,45 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3  # periodic checkpoints kept besides latest.pt
     samples_per_class: int = 10  # columns of the sample grid (rows are classes)
+    val_every: int = 500  # validation metrics into metrics.jsonl (recipes with validation data)
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "train.steps", "must be >= 1")
         _check(self.d_steps >= 1, "train.d_steps", "must be >= 1")
         _check(0 <= self.ema_decay < 1, "train.ema_decay", "must be in [0, 1)")
-        for key in ("log_every", "sample_every", "checkpoint_every"):
+        for key in ("log_every", "sample_every", "checkpoint_every", "val_every"):
             _check(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
         _check(self.keep_checkpoints >= 0, "train.keep_checkpoints", "must be >= 0")
         _check(self.samples_per_class >= 1, "train.samples_per_class", "must be >= 1")
 
 
 _MODEL_CONFIGS: dict[str, type] = {}
+_RECIPE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
-def register_model_config(recipe: str) -> Any:
-    """Class decorator: the dataclass that the `model` section of `recipe` configs holds."""
+def register_model_config(recipe: str, defaults: dict[str, dict[str, Any]] | None = None) -> Any:
+    """Class decorator: the dataclass that the `model` section of `recipe` configs holds.
+
+    `defaults` are the recipe's own defaults for the shared sections (e.g. pix2pix trains on
+    256 px RGB pairs with batch size 1), applied under whatever a config file or override says.
+    """
 
     def add(cls: type) -> type:
         _MODEL_CONFIGS[recipe] = cls
+        _RECIPE_DEFAULTS[recipe] = defaults or {}
         return cls
 
     return add
+
+
+def recipe_defaults(recipe: str) -> dict[str, dict[str, Any]]:
+    model_config_class(recipe)
+    return _RECIPE_DEFAULTS[recipe]
+
+
+def default_config(recipe: str, name: str | None = None) -> "Config":
+    """The complete default config of a recipe."""
+    return Config.from_dict({"recipe": recipe, "name": name or recipe})
 
 
 def model_config_class(recipe: str) -> type:
@@ -173,7 +205,12 @@ class Config:
         recipe = data.get("recipe", "cgan")
         if not isinstance(recipe, str):
             raise GantoolError("config value recipe: must be a string")
-        sections = dict(data)
+        sections = {key: dict(value) for key, value in recipe_defaults(recipe).items()}
+        for key, value in data.items():
+            if isinstance(value, dict) and isinstance(sections.get(key), dict):
+                sections[key].update(value)
+            else:
+                sections[key] = value
         model = sections.pop("model", {}) or {}
         cfg = _build(cls, {k: v for k, v in sections.items()}, "", skip={"model"})
         model_cfg = _build(model_config_class(recipe), model, "model.")

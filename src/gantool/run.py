@@ -47,10 +47,11 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None 
         run_dir = new_run_dir(out or Path("runs") / cfg.name)
     recipe_cls = RECIPES.get(cfg.recipe)
     seed_everything(cfg.train.seed)  # network init is part of the run's reproducible state
-    dataset, meta = recipe_cls.build_dataset(cfg)
+    dataset, val_dataset, meta = recipe_cls.build_data(cfg)
     if resume_state is not None:
         meta = resume_state["meta"]
     recipe = recipe_cls(cfg, meta)
     save_config(cfg, run_dir / "config.yaml")
-    trainer = Trainer(cfg, recipe, dataset, run_dir, quiet=quiet, resume_state=resume_state)
+    trainer = Trainer(cfg, recipe, dataset, run_dir, quiet=quiet, resume_state=resume_state,
+                      val_dataset=val_dataset)
     return trainer.fit(stop_at=stop_at)

@@ -154,10 +154,12 @@ class TrainResult:
 
 class Trainer:
     def __init__(self, cfg: Config, recipe: Recipe, dataset: Any, run_dir: Path,
-                 quiet: bool = False, resume_state: dict[str, Any] | None = None) -> None:
+                 quiet: bool = False, resume_state: dict[str, Any] | None = None,
+                 val_dataset: Any = None) -> None:
         self.cfg, self.tc = cfg, cfg.train
         self.run_dir = Path(run_dir)
         self.quiet = quiet
+        self.val_dataset = val_dataset
         self.device = resolve_device(self.tc.device)
         self.amp_dtype = autocast_dtype(self.tc.precision, self.device)
         self.recipe = recipe.to(self.device)
@@ -177,7 +179,7 @@ class Trainer:
             position = self._restore(resume_state)
         self.stream = BatchStream(dataset, cfg.data.batch_size, self.tc.seed, cfg.data.num_workers,
                                   pin_memory=self.device.type == "cuda", position=position)
-        self.fixed_inputs = recipe.fixed_sample_inputs(self.device)
+        self.fixed_inputs = recipe.fixed_sample_inputs(self.device, dataset, val_dataset)
         self.stop = _StopRequest()
 
     # ----------------------------------------------------------------- state
@@ -241,7 +243,7 @@ class Trainer:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
     def _set_lr(self) -> tuple[float, float]:
-        factor = lr_factor(self.step, self.tc.steps, self.cfg.optim.lr_decay_steps)
+        factor = lr_factor(self.step, self.tc.steps, self.cfg.optim.decay_steps(self.tc.steps))
         lr_g, lr_d = self.cfg.optim.lr_g * factor, self.cfg.optim.lr_d * factor
         for group in self.opt_g.param_groups:
             group["lr"] = lr_g
@@ -300,6 +302,19 @@ class Trainer:
         save_image_grid(images.float(), path, per_row)
         return path
 
+    @torch.no_grad()
+    def write_validation(self, metrics_path: Path) -> dict[str, float]:
+        generators = self.ema.modules if self.ema is not None else self.G
+        was_training = generators.training
+        generators.eval()
+        with self._autocast():
+            values = self.recipe.validate(generators, self.val_dataset, self.device)
+        generators.train(was_training)
+        if values:
+            with metrics_path.open("a") as f:
+                f.write(json.dumps({"step": self.step, **values}) + "\n")
+        return values
+
     def fit(self, stop_at: int | None = None) -> TrainResult:
         from tqdm.auto import tqdm
 
@@ -345,6 +360,8 @@ class Trainer:
                     sums, window_steps, window_start = {}, 0, now
                 if self.step % tc.sample_every == 0 or self.step == tc.steps:
                     self.write_samples()
+                if self.val_dataset is not None and (self.step % tc.val_every == 0 or self.step == tc.steps):
+                    self.write_validation(metrics_path)
                 self.elapsed = start_elapsed + time.perf_counter() - start_time
                 if self.stop.signal_name is not None or self.step == stop_at:
                     interrupted = True

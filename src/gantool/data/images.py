@@ -38,7 +38,7 @@ def load_image(path: Path, channels: int) -> np.ndarray:
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 img = Image.alpha_composite(white, rgba)
             img = img.convert("L" if channels == 1 else "RGB")
-            array = np.asarray(img, dtype=np.uint8)
+            array = np.array(img, dtype=np.uint8)  # a writable copy
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise GantoolError(f"cannot read image {path}: {err}") from None
     return array[:, :, None] if array.ndim == 2 else array

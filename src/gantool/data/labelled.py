@@ -7,7 +7,6 @@ in checkpoints so `generate --label NAME` works.
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import albumentations as A
@@ -43,15 +42,17 @@ class TensorClassDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def get_batch(self, indices: Tensor, flips: Tensor) -> dict[str, Tensor]:
+    def get_batch(self, indices: Tensor, seeds: Tensor) -> dict[str, Tensor]:
         images = to_unit_range(self.images[indices])
+        flips = seeds % 2 == 1
         if self.hflip and flips.any():
             images[flips] = images[flips].flip(-1)
         return {"images": images, "labels": self.labels[indices]}
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Tensor]:
-        index, flip = key
-        batch = self.get_batch(torch.tensor([index]), torch.tensor([bool(flip)]))
+        """`key` is (index, sample seed): the seed decides the random flip."""
+        index, seed = key
+        batch = self.get_batch(torch.tensor([index]), torch.tensor([seed]))
         return {k: v[0] for k, v in batch.items()}
 
 
@@ -78,10 +79,10 @@ class ClassFolders(Dataset):
         return len(self.samples)
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Tensor]:
-        index, flip = key
+        index, seed = key
         path, label = self.samples[index]
         array = self.transform(image=load_image(path, self.channels))["image"]
-        if self.hflip and flip:
+        if self.hflip and seed % 2 == 1:
             array = array[:, ::-1]
         image = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
         return {"images": to_unit_range(image), "labels": torch.tensor(label)}

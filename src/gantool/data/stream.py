@@ -1,7 +1,8 @@
 """An endless, resumable stream of batches.
 
 The order is a pure function of (seed, position): epoch e is a permutation drawn from a generator
-seeded with (seed, e), and per-sample random choices (horizontal flips) are drawn with it. So a
+seeded with (seed, e), and each sample gets a seed of its own drawn with it, from which the dataset
+makes its random choices (flips, crops). So a
 stream rebuilt at position p continues exactly where the interrupted one was, with or without
 worker processes.
 """
@@ -18,12 +19,13 @@ from gantool.errors import GantoolError
 
 
 def epoch_plan(n: int, batch_size: int, seed: int, epoch: int) -> tuple[Tensor, Tensor]:
+    """(order of the sample indices, one augmentation seed per sample) of one epoch."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=generator), torch.rand(n, generator=generator) < 0.5
+    return torch.randperm(n, generator=generator), torch.randint(0, 2**31 - 1, (n,), generator=generator)
 
 
 class _PlanSampler(Sampler):
-    """Yields lists of (index, flip) keys from `start` batches onwards, forever."""
+    """Yields lists of (index, sample seed) keys from `start` batches onwards, forever."""
 
     def __init__(self, n: int, batch_size: int, seed: int, start: int) -> None:
         self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
@@ -33,10 +35,10 @@ class _PlanSampler(Sampler):
         position = self.start
         while True:
             epoch, offset = divmod(position, self.per_epoch)
-            order, flips = epoch_plan(self.n, self.batch_size, self.seed, epoch)
+            order, seeds = epoch_plan(self.n, self.batch_size, self.seed, epoch)
             for b in range(offset, self.per_epoch):
                 chosen = order[b * self.batch_size:(b + 1) * self.batch_size]
-                yield [(int(i), int(flips[i])) for i in chosen]
+                yield [(int(i), int(seeds[i])) for i in chosen]
             position = (epoch + 1) * self.per_epoch
 
 
@@ -65,9 +67,9 @@ class BatchStream:
             epoch, offset = divmod(self.position, self.per_epoch)
             if self._plan is None or self._plan[0] != epoch:
                 self._plan = (epoch, *epoch_plan(len(self.dataset), self.batch_size, self.seed, epoch))
-            _, order, flips = self._plan
+            _, order, seeds = self._plan
             chosen = order[offset * self.batch_size:(offset + 1) * self.batch_size]
-            batch = self.dataset.get_batch(chosen, flips[chosen])
+            batch = self.dataset.get_batch(chosen, seeds[chosen])
         else:
             batch = next(self._iter)
         self.position += 1

@@ -66,6 +66,8 @@ class _Norm(nn.Module):
 
 @GENERATORS.register("dcgan_conditional")
 class ConditionalGenerator(nn.Module):
+    family = "conditional"
+
     def __init__(
         self,
         channels: int = 1,
@@ -143,6 +145,8 @@ class _DownStack(nn.Module):
 
 @DISCRIMINATORS.register("projection")
 class ProjectionDiscriminator(nn.Module):
+    family = "conditional"
+
     def __init__(
         self,
         channels: int = 1,
@@ -170,6 +174,8 @@ class ProjectionDiscriminator(nn.Module):
 
 @DISCRIMINATORS.register("concat")
 class ConcatDiscriminator(nn.Module):
+    family = "conditional"
+
     def __init__(
         self,
         channels: int = 1,

@@ -30,9 +30,13 @@ class Recipe(nn.Module):
         self.discriminators = nn.ModuleDict()  # trained by the D optimizer
 
     @classmethod
-    def build_dataset(cls, cfg: Config) -> tuple[Dataset, dict[str, Any]]:
-        """The training dataset and the metadata (class names, ...) that checkpoints keep."""
+    def build_data(cls, cfg: Config) -> tuple[Dataset, Dataset | None, dict[str, Any]]:
+        """(training set, validation set or None, metadata that checkpoints keep: class names, ...)."""
         raise NotImplementedError
+
+    def validate(self, generators: nn.ModuleDict, dataset: Dataset, device: Any) -> dict[str, float]:
+        """Validation metrics (prefixed val_) of `generators` on `dataset`; none by default."""
+        return {}
 
     def generate(self, batch: Batch) -> Batch:
         """The generator outputs for this batch (with autograd graph when grad is enabled)."""
@@ -44,7 +48,7 @@ class Recipe(nn.Module):
     def generator_loss(self, batch: Batch, fakes: Batch, step: int) -> tuple[Tensor, Stats]:
         raise NotImplementedError
 
-    def fixed_sample_inputs(self, device: Any) -> Batch:
+    def fixed_sample_inputs(self, device: Any, train_set: Dataset, val_set: Dataset | None) -> Batch:
         """Inputs for the sample grids, drawn once and reused so progress is visible over time."""
         raise NotImplementedError
 

@@ -24,7 +24,9 @@ class CGANModelConfig:
     z_dim: int = 64
     ngf: int = 32
     ndf: int = 32
-    conditioning: Literal["cbn", "concat"] = "cbn"  # conditional batch norm, or label embedding || z
+    # label embedding || z (learns class control far sooner on MNIST: 97% judge accuracy after 1,500
+    # steps against 22% for conditional batch norm, benchmarks in the closing note of issue 2)
+    conditioning: Literal["cbn", "concat"] = "concat"
     spectral_norm: bool = True
 
 
@@ -47,9 +49,9 @@ class CGANRecipe(Recipe):
         )
 
     @classmethod
-    def build_dataset(cls, cfg: Config) -> tuple[Dataset, dict[str, Any]]:
+    def build_data(cls, cfg: Config) -> tuple[Dataset, None, dict[str, Any]]:
         dataset = build_labelled_dataset(cfg.data)
-        return dataset, {"class_names": list(dataset.class_names)}
+        return dataset, None, {"class_names": list(dataset.class_names)}
 
     def generate(self, batch: Batch) -> Batch:
         labels = batch["labels"]  # fakes follow the class frequencies of the data
@@ -68,7 +70,7 @@ class CGANRecipe(Recipe):
     def generator_loss(self, batch: Batch, fakes: Batch, step: int) -> tuple[Tensor, Stats]:
         return self.adversarial.generator_loss(self._critic(fakes["labels"]), fakes["fake"], step)
 
-    def fixed_sample_inputs(self, device: Any) -> Batch:
+    def fixed_sample_inputs(self, device: Any, train_set: Dataset, val_set: Dataset | None) -> Batch:
         per_class = self.cfg.train.samples_per_class
         generator = torch.Generator().manual_seed(self.cfg.train.seed + 12345)
         z = torch.randn(self.num_classes * per_class, self.z_dim, generator=generator)

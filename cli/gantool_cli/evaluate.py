@@ -1,0 +1,44 @@
+"""`gantool eval ...`: score trained models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gantool_cli.options import DEVICE_HELP
+
+
+@click.group("eval")
+def evaluate() -> None:
+    """Evaluate a trained model against held-out data."""
+
+
+@evaluate.command("pix2pix")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, path_type=Path), help="pix2pix checkpoint.")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Paired test images (A|B files, or A/ and B/ folders).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON with per-image scores [default: eval_pix2pix.json in the run folder or here].")
+@click.option("--size", default="auto", show_default=True, help="auto (each image's own size) or N (resize to NxN).")
+@click.option("--bn-stats", type=click.Choice(["auto", "running", "batch"]), default="auto", show_default=True,
+              help="Batch-norm statistics at test time (see gantool translate --help).")
+@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+def pix2pix(checkpoint, data_dir, out, size, bn_stats, device) -> None:
+    """Per-image L1, PSNR and SSIM of translations against ground truth; mean and std."""
+    from gantool.evaluation import evaluate_pairs, write_json
+    from gantool.trainer import resolve_device
+    from gantool.translate import load_translator
+
+    translator = load_translator(checkpoint, resolve_device(device), bn_stats=bn_stats)
+    if translator.config.recipe != "pix2pix":
+        raise click.UsageError("--checkpoint is not a pix2pix model")
+    result = evaluate_pairs(translator, data_dir, None if size == "auto" else int(size))
+    result["checkpoint"] = str(checkpoint)
+    if out is None:
+        out = (checkpoint if checkpoint.is_dir() else Path(".")) / "eval_pix2pix.json"
+    write_json(result, out)
+    click.echo(f"{'metric':<8}{'mean':>10}{'std':>10}   ({result['n']} pairs, {result['direction']})")
+    for key, values in result["summary"].items():
+        click.echo(f"{key:<8}{values['mean']:>10.4f}{values['std']:>10.4f}")
+    click.echo(f"per-image scores: {out}")

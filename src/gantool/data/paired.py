@@ -1,0 +1,155 @@
+"""Paired images for pix2pix: the aligned A|B format, or two folders A/ and B/ matched by name.
+
+Both images of a pair go through one albumentations pipeline (`additional_targets`), so a crop
+or flip moves them together and they stay aligned. Each sample's random choices come from the
+seed the batch stream hands it, so runs resume exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from gantool.data.images import list_images, load_image
+from gantool.data.labelled import to_unit_range
+from gantool.errors import GantoolError
+
+PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+
+
+@dataclass(frozen=True)
+class PairSource:
+    """Where one pair lives: one side-by-side file, or two files."""
+
+    a: Path
+    b: Path | None = None  # None: `a` holds A | B side by side
+
+
+def find_pairs(root: str | Path) -> list[PairSource]:
+    """`root/A` + `root/B` matched by file stem, else every image in `root` as an A|B pair."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise GantoolError(f"paired data folder {root} does not exist")
+    folder_a, folder_b = root / "A", root / "B"
+    if folder_a.is_dir() and folder_b.is_dir():
+        return [PairSource(a, b) for a, b in match_by_name(folder_a, folder_b)]
+    files = list_images(root, recursive=False) or list_images(root)
+    if not files:
+        raise GantoolError(
+            f"{root} holds no images: give side-by-side A|B images, or subfolders A/ and B/ with matching names"
+        )
+    return [PairSource(p) for p in files]
+
+
+def match_by_name(folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
+    """Files of two folders paired by relative path without suffix; unmatched names are an error."""
+    for folder in (folder_a, folder_b):
+        if not folder.is_dir():
+            raise GantoolError(f"folder {folder} does not exist")
+    files_a = {p.relative_to(folder_a).with_suffix(""): p for p in list_images(folder_a)}
+    files_b = {p.relative_to(folder_b).with_suffix(""): p for p in list_images(folder_b)}
+    only_a, only_b = sorted(set(files_a) - set(files_b)), sorted(set(files_b) - set(files_a))
+    if only_a or only_b:
+        shown = lambda names: ", ".join(str(n) for n in names[:10]) + (" ..." if len(names) > 10 else "")  # noqa
+        parts = []
+        if only_a:
+            parts.append(f"{len(only_a)} in {folder_a} without a partner in {folder_b} ({shown(only_a)})")
+        if only_b:
+            parts.append(f"{len(only_b)} in {folder_b} without a partner in {folder_a} ({shown(only_b)})")
+        raise GantoolError("unmatched pairs: " + "; ".join(parts) + ". Files pair up by name.")
+    if not files_a:
+        raise GantoolError(f"{folder_a} and {folder_b} hold no images")
+    return [(files_a[k], files_b[k]) for k in sorted(files_a)]
+
+
+def split_side_by_side(image: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    width = image.shape[1]
+    if width % 2:
+        raise GantoolError(f"{path} is {width} px wide: a side-by-side A|B image needs an even width")
+    return image[:, : width // 2], image[:, width // 2:]
+
+
+def build_pair_transform(preprocess: str, size: int, load_size: int, flip: bool) -> A.Compose:
+    if preprocess not in PREPROCESS:
+        raise GantoolError(f"unknown preprocess {preprocess!r}; valid: {', '.join(PREPROCESS)}")
+    steps: list = []
+    if preprocess == "resize_and_crop":
+        steps += [A.Resize(load_size, load_size, interpolation=cv2.INTER_CUBIC), A.RandomCrop(size, size)]
+    elif preprocess == "crop":
+        steps += [A.PadIfNeeded(size, size, border_mode=cv2.BORDER_REFLECT_101), A.RandomCrop(size, size)]
+    elif preprocess in ("scale_width", "scale_width_and_crop"):
+        steps += [A.LongestMaxSize(max_size=size if preprocess == "scale_width" else load_size,
+                                   interpolation=cv2.INTER_CUBIC)]
+        steps += [A.PadIfNeeded(size, size, border_mode=cv2.BORDER_REFLECT_101)]
+        steps += [A.RandomCrop(size, size) if preprocess == "scale_width_and_crop" else A.CenterCrop(size, size)]
+    if flip:
+        steps.append(A.HorizontalFlip(p=0.5))
+    return A.Compose(steps, additional_targets={"target": "image"})
+
+
+class PairedImages(Dataset):
+    """Yields {"A": (Ca, S, S), "B": (Cb, S, S)} in [-1, 1] and "path" of the pair's first file."""
+
+    def __init__(self, pairs: list[PairSource], size: int, channels_a: int = 3, channels_b: int = 3,
+                 preprocess: str = "resize_and_crop", load_size: int = 0, flip: bool = True,
+                 train: bool = True) -> None:
+        if not pairs:
+            raise GantoolError("no image pairs to train on")
+        self.pairs, self.channels_a, self.channels_b = pairs, channels_a, channels_b
+        load_size = load_size or round(size * 286 / 256)
+        if not train:  # validation: a fixed view, no random crop or flip
+            preprocess = "resize_and_crop" if preprocess == "resize_and_crop" else "scale_width"
+            load_size, flip = size, False
+        self.transform = build_pair_transform(preprocess, size, load_size, flip)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def load_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        pair = self.pairs[index]
+        if pair.b is None:
+            a, b = split_side_by_side(load_image(pair.a, 3), pair.a)
+            return _convert(a, self.channels_a), _convert(b, self.channels_b)
+        return load_image(pair.a, self.channels_a), load_image(pair.b, self.channels_b)
+
+    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Tensor]:
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        a, b = self.load_pair(index)
+        if a.shape[:2] != b.shape[:2]:
+            b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_CUBIC)
+            b = b[:, :, None] if b.ndim == 2 else b
+        self.transform.set_random_seed(seed)
+        out = self.transform(image=a, target=b)
+        return {"A": _to_tensor(out["image"]), "B": _to_tensor(out["target"])}
+
+
+def _convert(array: np.ndarray, channels: int) -> np.ndarray:
+    if channels == 1 and array.shape[2] == 3:
+        gray = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2GRAY)
+        return gray[:, :, None]
+    return array
+
+
+def _to_tensor(array: np.ndarray) -> Tensor:
+    array = array[:, :, None] if array.ndim == 2 else array
+    return to_unit_range(torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1))
+
+
+def split_pairs(pairs: list[PairSource], fraction: float, seed: int) -> tuple[list[PairSource], list[PairSource]]:
+    """A deterministic (train, validation) split; the validation share is `fraction`."""
+    if not 0 < fraction < 1:
+        raise GantoolError(f"validation fraction must be in (0, 1), got {fraction}")
+    order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = max(1, round(len(pairs) * fraction))
+    if n_val >= len(pairs):
+        raise GantoolError(f"a validation fraction of {fraction} leaves no training pairs out of {len(pairs)}")
+    val = sorted(order[:n_val])
+    train = sorted(order[n_val:])
+    return [pairs[i] for i in train], [pairs[i] for i in val]

@@ -1,0 +1,193 @@
+"""Image-to-image inference at any size: rebuild the generator from its checkpoint, then translate.
+
+By default an image is translated at its own resolution: it is padded (reflection) up to what the
+network needs (a multiple of 2**depth for a U-Net) and the output is cropped back, so the output
+has exactly the input's size. Images larger than `tile` pixels on a side are cut into overlapping
+tiles whose outputs are blended with linear ramps, so memory stays bounded. `size=N` instead
+resizes to NxN for the network and the output back to the input's size.
+
+Test-time behaviour of pix2pix is a choice: `dropout` (off by default: deterministic outputs) and
+`bn_stats`: "running" uses the statistics gathered in training (eval mode), "batch" normalises
+each image by its own statistics as the reference code does at test time (it never calls eval),
+and "auto" picks "batch" when the model was trained with batch size 1 (there batch norm acted as
+instance norm all along) and "running" otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gantool.checkpoint import load_generator_state
+from gantool.config import Config
+from gantool.data.images import IMAGE_SUFFIXES, list_images, load_image
+from gantool.errors import GantoolError
+from gantool.recipes import RECIPES
+
+TRANSLATION_RECIPES = ("pix2pix",)
+
+
+@dataclass
+class Translator:
+    generator: nn.Module
+    in_channels: int
+    out_channels: int
+    multiple: int
+    device: torch.device
+    config: Config
+    tile: int = 1024
+    overlap: int = 64
+
+    @torch.inference_mode()
+    def __call__(self, images: Tensor, size: int | None = None) -> Tensor:
+        """(B, C, H, W) in [-1, 1] -> (B, C_out, H, W) in [-1, 1]."""
+        images = images.to(self.device, torch.float32)
+        h, w = images.shape[-2:]
+        if size is not None:
+            if size % self.multiple:
+                raise GantoolError(f"--size {size} does not suit this network: use a multiple of {self.multiple}")
+            resized = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False)
+            out = self.generator(resized).float()
+            return F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
+        if max(h, w) > self.tile:
+            return self._tiled(images)
+        return self._padded(images)
+
+    def _padded(self, images: Tensor) -> Tensor:
+        h, w = images.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:
+            top, left = ph // 2, pw // 2
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            images = F.pad(images, (left, pw - left, top, ph - top), mode=mode)
+            return self.generator(images).float()[..., top:top + h, left:left + w]
+        return self.generator(images).float()
+
+    def _tiled(self, images: Tensor) -> Tensor:
+        b, _, h, w = images.shape
+        tile = max(self.multiple, self.tile // self.multiple * self.multiple)
+        step = max(self.multiple, tile - self.overlap)
+        out = torch.zeros(b, self.out_channels, h, w, device=images.device)
+        weight = torch.zeros(1, 1, h, w, device=images.device)
+        ramp = _blend_window(tile, self.overlap, images.device)
+        for top in _starts(h, tile, step):
+            for left in _starts(w, tile, step):
+                crop = images[..., top:top + tile, left:left + tile]
+                result = self._padded(crop)
+                window = ramp[..., : result.shape[-2], : result.shape[-1]]
+                out[..., top:top + result.shape[-2], left:left + result.shape[-1]] += result * window
+                weight[..., top:top + result.shape[-2], left:left + result.shape[-1]] += window
+        return out / weight.clamp_min(1e-8)
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step)) + [length - tile]
+    return sorted(set(starts))
+
+
+def _blend_window(tile: int, overlap: int, device: torch.device) -> Tensor:
+    ramp = torch.ones(tile, device=device)
+    if overlap > 0:
+        edge = torch.linspace(0.0, 1.0, overlap + 2, device=device)[1:-1]
+        ramp[:overlap] = edge
+        ramp[-overlap:] = edge.flip(0)
+    return (ramp[:, None] * ramp[None, :])[None, None]
+
+
+def load_translator(path: str | Path, device: str | torch.device = "cpu", dropout: bool = False,
+                    bn_stats: str = "auto", tile: int = 1024) -> Translator:
+    state = load_generator_state(path)
+    if state["recipe"] not in TRANSLATION_RECIPES:
+        raise GantoolError(
+            f"{path} holds a {state['recipe']!r} model, which does not translate images; "
+            f"use a {' or '.join(TRANSLATION_RECIPES)} checkpoint (for cgan use gantool generate)"
+        )
+    if bn_stats not in ("auto", "running", "batch"):
+        raise GantoolError(f"unknown --bn-stats {bn_stats!r}; valid: auto, running, batch")
+    cfg = Config.from_dict(state["config"])
+    recipe = RECIPES.get(state["recipe"])(cfg, state["meta"])
+    try:
+        recipe.generators.load_state_dict(state["weights"])
+    except RuntimeError as err:
+        raise GantoolError(f"{path}: the weights do not fit the saved config ({str(err)[:200]})") from None
+    generator = copy.deepcopy(recipe.generators["G"]).to(device).eval()
+    if bn_stats == "auto":
+        bn_stats = "batch" if cfg.data.batch_size == 1 else "running"
+    for module in generator.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and bn_stats == "batch":
+            module.train()
+            module.momentum = 0.0  # use the batch's statistics without touching the stored ones
+        if isinstance(module, nn.Dropout) and dropout:
+            module.train()
+    in_ch, out_ch = generator.in_channels, generator.out_channels
+    return Translator(generator, in_ch, out_ch, generator.size_multiple, torch.device(device), cfg, tile=tile)
+
+
+def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
+    """(file, path relative to its output folder) for every image among files and folders."""
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            images = list_images(path)
+            if not images:
+                raise GantoolError(f"input folder {path} holds no images ({', '.join(IMAGE_SUFFIXES[:4])}, ...)")
+            found += [(p, p.relative_to(path)) for p in images]
+        elif path.is_file():
+            found.append((path, Path(path.name)))
+        else:
+            raise GantoolError(f"input {path} does not exist")
+    if not found:
+        raise GantoolError("no input images given")
+    return found
+
+
+def plan_outputs(inputs: list[tuple[Path, Path]], out_dir: Path, overwrite: bool) -> list[tuple[Path, Path]]:
+    """(input, output .png) pairs; refuses to overwrite an input, a duplicate, or (by default) a file."""
+    sources = {p.resolve() for p, _ in inputs}
+    plan, seen = [], {}
+    for source, relative in inputs:
+        target = out_dir / relative.with_suffix(".png")
+        resolved = target.resolve()
+        if resolved in sources:
+            raise GantoolError(f"output {target} would overwrite the input {source}; choose another --out-dir")
+        if resolved in seen:
+            raise GantoolError(f"{source} and {seen[resolved]} would both be written to {target}; rename one")
+        if target.exists() and not overwrite:
+            raise GantoolError(f"{target} exists; pass --overwrite to replace it or choose another --out-dir")
+        seen[resolved] = source
+        plan.append((source, target))
+    return plan
+
+
+def read_for(translator: Translator, path: Path) -> Tensor:
+    array = load_image(path, translator.in_channels)
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+    return tensor[None]
+
+
+def batches_by_shape(plan: list[tuple[Path, Path]], translator: Translator, batch_size: int
+                     ) -> Iterator[tuple[list[tuple[Path, Path]], Tensor]]:
+    """Groups consecutive images of one shape into batches (batch statistics: one image each)."""
+    if translator.generator.training or any(m.training for m in translator.generator.modules()):
+        batch_size = 1
+    group: list[tuple[Path, Path]] = []
+    tensors: list[Tensor] = []
+    for item in plan:
+        tensor = read_for(translator, item[0])
+        if tensors and (tensor.shape != tensors[0].shape or len(tensors) == batch_size):
+            yield group, torch.cat(tensors)
+            group, tensors = [], []
+        group.append(item)
+        tensors.append(tensor)
+    if tensors:
+        yield group, torch.cat(tensors)
