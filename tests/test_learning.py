@@ -14,7 +14,8 @@ def _mean_image_gap(images, real_mean):
 
 def test_short_training_learns_the_digit_distribution(tiny_cfg, tmp_path):
     cfg = apply_overrides(tiny_cfg, ["train.steps=200", "model.ngf=16", "model.ndf=16", "data.batch_size=32",
-                                     "optim.lr_g=5e-4", "optim.lr_d=5e-4",
+                                     "optim.lr_g=5e-4", "optim.lr_d=5e-4", "loss.objective=nonsaturating",
+                                     "optim.betas=[0.5, 0.999]",
                                      "train.log_every=50", "train.sample_every=200", "train.checkpoint_every=200",
                                      "model.conditioning=concat", "model.discriminator=concat"])
     untrained = train(apply_overrides(cfg, ["train.steps=1", "optim.lr_g=1e-12", "optim.lr_d=1e-12"]),

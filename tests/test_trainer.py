@@ -99,7 +99,7 @@ def test_learning_rate_schedule_is_constant_then_linear():
 
 
 def test_lr_decay_reaches_metrics(tiny_cfg, tmp_path):
-    cfg = apply_overrides(tiny_cfg, ["train.steps=4", "train.log_every=1", "optim.lr_decay_steps=2"])
+    cfg = apply_overrides(tiny_cfg, ["train.steps=4", "train.log_every=1", "optim.lr_decay_steps=2", "optim.lr_g=2e-4"])
     result = train(cfg, out=tmp_path / "run", quiet=True)
     lrs = [json.loads(l)["lr_g"] for l in (result.run_dir / "metrics.jsonl").read_text().splitlines()]  # noqa
     assert lrs == pytest.approx([2e-4, 2e-4, 2e-4, 1e-4])

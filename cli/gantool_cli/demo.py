@@ -22,14 +22,14 @@ def demo(steps, out, device, quiet) -> None:
     Writes samples (one row per digit 0-9), a checkpoint and metrics to the run folder, then
     prints the commands that use the checkpoint.
     """
-    from gantool.config import Config, apply_overrides
+    from gantool.config import apply_overrides, default_config
     from gantool.inference import load_sampler
     from gantool.run import train
     from gantool.utils import save_image_grid
 
     import torch
 
-    cfg = apply_overrides(Config(recipe="cgan", name="demo"), [f"train.steps={steps}", f"train.device={device}",
+    cfg = apply_overrides(default_config("cgan", "demo"), [f"train.steps={steps}", f"train.device={device}",
                                                                 f"train.sample_every={max(1, steps // 5)}"])
     result = train(cfg, out=out, quiet=quiet)
     sampler = load_sampler(result.checkpoint)

@@ -183,6 +183,9 @@ def model_config_class(recipe: str) -> type:
 
 @dataclass(frozen=True)
 class Config:
+    """A whole run. Build one with `default_config(recipe)`, `load_config(path)` or `Config.from_dict`,
+    which apply the recipe's own defaults; the bare constructor knows only the shared ones."""
+
     recipe: str = "cgan"
     name: str = "run"
     data: DataConfig = field(default_factory=DataConfig)

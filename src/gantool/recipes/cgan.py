@@ -16,7 +16,18 @@ from gantool.recipes.base import Batch, Recipe, Stats
 from gantool.recipes.registry import RECIPES
 
 
-@register_model_config("cgan")
+# The SNGAN / BigGAN recipe for spectral-norm projection discriminators: hinge loss, D learning
+# faster than G (TTUR), Adam without momentum. On MNIST it reached 98% judge accuracy after 3,000
+# steps and stayed above 94% from step 1,500 on, where the non-saturating loss at 2e-4 with
+# betas (0.5, 0.999) swung between 53% and 97% (closing note of issue 2).
+CGAN_DEFAULTS = {
+    "loss": {"objective": "hinge"},
+    "optim": {"lr_g": 1e-4, "lr_d": 4e-4, "betas": [0.0, 0.9]},
+    "train": {"steps": 4000},
+}
+
+
+@register_model_config("cgan", defaults=CGAN_DEFAULTS)
 @dataclass(frozen=True)
 class CGANModelConfig:
     generator: str = "dcgan_conditional"
@@ -24,8 +35,8 @@ class CGANModelConfig:
     z_dim: int = 64
     ngf: int = 32
     ndf: int = 32
-    # label embedding || z (learns class control far sooner on MNIST: 97% judge accuracy after 1,500
-    # steps against 22% for conditional batch norm, benchmarks in the closing note of issue 2)
+    # label embedding || z: on MNIST it learnt class control far sooner than conditional batch norm
+    # (48% against 16% judge accuracy after 1,000 steps; closing note of issue 2)
     conditioning: Literal["cbn", "concat"] = "concat"
     spectral_norm: bool = True
 
