@@ -143,51 +143,45 @@ class _DownStack(nn.Module):
         return self.body(x)
 
 
-@DISCRIMINATORS.register("projection")
-class ProjectionDiscriminator(nn.Module):
-    family = "conditional"
+class _ConditionalDiscriminator(nn.Module):
+    """Shared by both class-conditional discriminators: a conv stack, sum pooling, a linear head."""
 
-    def __init__(
-        self,
-        channels: int = 1,
-        image_size: int = 28,
-        num_classes: int = 10,
-        ndf: int = 32,
-        spectral_norm: bool = True,
-    ) -> None:
+    family = "conditional"
+    extra_input_channels = 0  # channels added to the image before the stack
+
+    def __init__(self, channels: int = 1, image_size: int = 28, num_classes: int = 10, ndf: int = 32,
+                 spectral_norm: bool = True) -> None:
         super().__init__()
         self.channels, self.image_size, self.num_classes = channels, image_size, num_classes
-        self.features = _DownStack(channels, image_size, ndf, spectral_norm)
-        width = self.features.out_channels
-        self.linear = maybe_spectral_norm(nn.Linear(width, 1), spectral_norm)
-        self.embed = maybe_spectral_norm(nn.Embedding(num_classes, width), spectral_norm)
-        init_weights(self)
-
-    def forward(self, images: Tensor, labels: Tensor) -> Tensor:
-        h = self.features(images).sum(dim=(2, 3))  # global sum pooling
-        return self.linear(h).squeeze(1) + (self.embed(labels) * h).sum(dim=1)
+        extra = num_classes if self.extra_input_channels else 0
+        self.features = _DownStack(channels + extra, image_size, ndf, spectral_norm)
+        self.linear = maybe_spectral_norm(nn.Linear(self.features.out_channels, 1), spectral_norm)
 
     def example_inputs(self, batch_size: int) -> tuple[Tensor, Tensor]:
         images = torch.randn(batch_size, self.channels, self.image_size, self.image_size)
         return images, torch.arange(batch_size) % self.num_classes
 
 
-@DISCRIMINATORS.register("concat")
-class ConcatDiscriminator(nn.Module):
-    family = "conditional"
+@DISCRIMINATORS.register("projection")
+class ProjectionDiscriminator(_ConditionalDiscriminator):
+    def __init__(self, channels: int = 1, image_size: int = 28, num_classes: int = 10, ndf: int = 32,
+                 spectral_norm: bool = True) -> None:
+        super().__init__(channels, image_size, num_classes, ndf, spectral_norm)
+        self.embed = maybe_spectral_norm(nn.Embedding(num_classes, self.features.out_channels), spectral_norm)
+        init_weights(self)
 
-    def __init__(
-        self,
-        channels: int = 1,
-        image_size: int = 28,
-        num_classes: int = 10,
-        ndf: int = 32,
-        spectral_norm: bool = True,
-    ) -> None:
-        super().__init__()
-        self.channels, self.image_size, self.num_classes = channels, image_size, num_classes
-        self.features = _DownStack(channels + num_classes, image_size, ndf, spectral_norm)
-        self.linear = maybe_spectral_norm(nn.Linear(self.features.out_channels, 1), spectral_norm)
+    def forward(self, images: Tensor, labels: Tensor) -> Tensor:
+        h = self.features(images).sum(dim=(2, 3))  # global sum pooling
+        return self.linear(h).squeeze(1) + (self.embed(labels) * h).sum(dim=1)
+
+
+@DISCRIMINATORS.register("concat")
+class ConcatDiscriminator(_ConditionalDiscriminator):
+    extra_input_channels = 1  # one-hot class maps
+
+    def __init__(self, channels: int = 1, image_size: int = 28, num_classes: int = 10, ndf: int = 32,
+                 spectral_norm: bool = True) -> None:
+        super().__init__(channels, image_size, num_classes, ndf, spectral_norm)
         init_weights(self)
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
@@ -195,7 +189,3 @@ class ConcatDiscriminator(nn.Module):
         onehot = F.one_hot(labels, self.num_classes).to(images.dtype)[:, :, None, None]
         x = torch.cat([images, onehot.expand(b, self.num_classes, h, w)], dim=1)
         return self.linear(self.features(x).sum(dim=(2, 3))).squeeze(1)
-
-    def example_inputs(self, batch_size: int) -> tuple[Tensor, Tensor]:
-        images = torch.randn(batch_size, self.channels, self.image_size, self.image_size)
-        return images, torch.arange(batch_size) % self.num_classes
