@@ -234,3 +234,22 @@ def test_short_real_training_on_facades_lowers_validation_l1(tmp_path):
         return [l for l in lines if "val_l1" in l][-1]["val_l1"]
 
     assert val_l1(trained) < 0.75 * val_l1(untrained), (val_l1(trained), val_l1(untrained))
+
+
+def test_train_pix2pix_cli_and_resume_guards(aligned_dir, tmp_path, tiny_cfg):
+    runner = CliRunner()
+    args = ["train", "pix2pix", "--data", str(aligned_dir), "--size", "64", "--out", str(tmp_path / "run"), "--quiet",
+            "--val-fraction", "0.34", "--direction", "BtoA", "--workers", "0"]
+    tiny = [a for item in ["model.ngf=4", "model.ndf=4", "train.steps=2", "train.log_every=1", "train.val_every=2",
+                           "train.samples_per_class=1"] for a in ("--set", item)]
+    dry = runner.invoke(cli, args + tiny + ["--dry-run"])
+    assert dry.exit_code == 0 and "generator: unet_64" in dry.output and "direction: BtoA" in dry.output
+    result = runner.invoke(cli, args + tiny)
+    assert result.exit_code == 0, result.output
+    cgan_run = train(tiny_cfg, out=tmp_path / "cgan", quiet=True)
+    wrong = runner.invoke(cli, ["train", "pix2pix", "--data", str(aligned_dir), "--resume", str(cgan_run.run_dir)])
+    assert wrong.exit_code == 1 and "is a 'cgan' checkpoint, not 'pix2pix'" in wrong.output
+    bad_size = runner.invoke(cli, ["train", "pix2pix", "--data", str(aligned_dir), "--size", "100",
+                                   "--out", str(tmp_path / "bad")])
+    assert bad_size.exit_code == 1 and "multiple of" in bad_size.output
+    assert not (tmp_path / "bad").exists()  # nothing written for a run that could not start

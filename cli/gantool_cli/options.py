@@ -16,6 +16,8 @@ def common_train_options(func: Callable) -> Callable:
                      help="YAML config (e.g. configs/cgan_digits.yaml); options below override it."),
         click.option("--steps", type=click.IntRange(min=1), help="Generator updates to train for (with --resume: the new total)."),
         click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch."),
+        click.option("--workers", type=click.IntRange(min=0),
+                     help="Data loading processes [default: 4 on a GPU, 0 on the CPU]."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path),
                      help="Run folder [default: runs/<name>]; a numbered sibling is made if it exists."),
         click.option("--resume", type=click.Path(exists=True, path_type=Path),

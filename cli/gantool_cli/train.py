@@ -46,8 +46,8 @@ def run_training(cfg, out, resume, steps, quiet: bool, dry_run: bool) -> None:
               help="GAN objective [default: nonsaturating].")
 @click.option("--d-steps", type=click.IntRange(min=1), help="Discriminator updates per generator update [default: 1].")
 @common_train_options
-def cgan(data, data_root, image_size, channels, objective, d_steps, config_file, steps, batch_size, out, resume,
-         device, precision, seed, overrides, quiet, dry_run) -> None:
+def cgan(data, data_root, image_size, channels, objective, d_steps, config_file, steps, batch_size, workers, out,
+         resume, device, precision, seed, overrides, quiet, dry_run) -> None:
     """Class-conditional GAN: a generator that draws the class you ask for.
 
     \b
@@ -57,7 +57,8 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, config_file,
       gantool train cgan --data pets/ --channels 3 --image-size 64
     """
     values = {"data.image_size": image_size, "data.channels": channels, "loss.objective": objective,
-              "train.d_steps": d_steps, "data.batch_size": batch_size, "train.device": device,
+              "train.d_steps": d_steps, "data.batch_size": batch_size, "data.num_workers": workers,
+              "train.device": device,
               "train.precision": precision, "train.seed": seed}
     if data is not None:
         if data in ("digits", "mnist"):
@@ -93,7 +94,8 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, config_file,
 @click.option("--lambda-l1", type=click.FloatRange(min=0), help="Weight of the L1 loss [default: 100].")
 @common_train_options
 def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preprocess, no_flip, objective, lambda_l1,
-            config_file, steps, batch_size, out, resume, device, precision, seed, overrides, quiet, dry_run) -> None:
+            config_file, steps, batch_size, workers, out, resume, device, precision, seed, overrides, quiet,
+            dry_run) -> None:
     """pix2pix: paired image-to-image translation (U-Net G, PatchGAN D, L1 + GAN loss).
 
     \b
@@ -105,8 +107,8 @@ def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preproc
               "model.generator": generator, "data.val": str(val_dir) if val_dir else None,
               "data.val_fraction": val_fraction, "data.preprocess": preprocess,
               "data.hflip": False if no_flip else None, "loss.objective": objective, "model.lambda_l1": lambda_l1,
-              "data.batch_size": batch_size, "train.device": device, "train.precision": precision,
-              "train.seed": seed}
+              "data.batch_size": batch_size, "data.num_workers": workers, "train.device": device,
+              "train.precision": precision, "train.seed": seed}
     if size is not None and generator is None:
         values["model.generator"] = next((f"unet_{m}" for m in (256, 128, 64) if size % m == 0), "unet_256")
     if resume is None:

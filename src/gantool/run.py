@@ -12,13 +12,18 @@ from gantool.recipes import RECIPES
 from gantool.trainer import Trainer, TrainResult, seed_everything
 
 
-def new_run_dir(out: str | Path) -> Path:
+def free_run_dir(out: str | Path) -> Path:
     """`out` itself when free, else `out-1`, `out-2`, ...: an existing run is never overwritten."""
     out = Path(out).expanduser()
     candidate, n = out, 0
     while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
         n += 1
         candidate = out.with_name(f"{out.name}-{n}")
+    return candidate
+
+
+def new_run_dir(out: str | Path) -> Path:
+    candidate = free_run_dir(out)
     try:
         candidate.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -34,7 +39,7 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None 
     resume_state = None
     if resume is not None:
         path = resolve_checkpoint_path(resume)
-        resume_state = load_checkpoint(path)
+        resume_state = load_checkpoint(path, recipe=cfg.recipe)
         cfg = Config.from_dict(resume_state["config"])
         if steps is not None:
             if steps < resume_state["step"]:
@@ -44,14 +49,16 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None 
     else:
         if steps is not None:
             cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps))
-        run_dir = new_run_dir(out or Path("runs") / cfg.name)
+        run_dir = free_run_dir(out or Path("runs") / cfg.name)  # created once everything is built
     recipe_cls = RECIPES.get(cfg.recipe)
     seed_everything(cfg.train.seed)  # network init is part of the run's reproducible state
     dataset, val_dataset, meta = recipe_cls.build_data(cfg)
     if resume_state is not None:
         meta = resume_state["meta"]
     recipe = recipe_cls(cfg, meta)
-    save_config(cfg, run_dir / "config.yaml")
     trainer = Trainer(cfg, recipe, dataset, run_dir, quiet=quiet, resume_state=resume_state,
                       val_dataset=val_dataset)
+    if resume_state is None:  # a bad option or dataset fails above and leaves no empty run folder
+        trainer.run_dir = run_dir = new_run_dir(run_dir)
+    save_config(cfg, run_dir / "config.yaml")
     return trainer.fit(stop_at=stop_at)

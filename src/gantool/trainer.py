@@ -177,7 +177,8 @@ class Trainer:
         position = 0
         if resume_state is not None:
             position = self._restore(resume_state)
-        self.stream = BatchStream(dataset, cfg.data.batch_size, self.tc.seed, cfg.data.num_workers,
+        workers = cfg.data.num_workers if cfg.data.num_workers >= 0 else (4 if self.device.type == "cuda" else 0)
+        self.stream = BatchStream(dataset, cfg.data.batch_size, self.tc.seed, workers,
                                   pin_memory=self.device.type == "cuda", position=position)
         self.fixed_inputs = recipe.fixed_sample_inputs(self.device, dataset, val_dataset)
         self.stop = _StopRequest()
