@@ -1,0 +1,44 @@
+"""datasets/download.py is for users online; here only its offline parts are checked."""
+
+import importlib.util
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "datasets" / "download.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("gantool_download", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tar(path, name, data=b"x"):
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def test_extracts_a_normal_archive(script, tmp_path):
+    _tar(tmp_path / "ok.tar.gz", "facades/train/1.jpg")
+    script.safe_extract(tmp_path / "ok.tar.gz", tmp_path / "out")
+    assert (tmp_path / "out" / "facades" / "train" / "1.jpg").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "/tmp/evil_abs.txt"])
+def test_refuses_members_outside_the_target(script, tmp_path, name):
+    _tar(tmp_path / "bad.tar.gz", name)
+    with pytest.raises(RuntimeError, match="outside"):
+        script.safe_extract(tmp_path / "bad.tar.gz", tmp_path / "out")
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_every_dataset_has_an_https_or_http_url(script):
+    assert {"facades", "edges2shoes", "night2day", "maps"} <= set(script.DATASETS)
+    assert all(url.startswith(("http://", "https://")) for url, _ in script.DATASETS.values())
