@@ -29,6 +29,7 @@ from gantool.checkpoint import load_generator_state
 from gantool.config import Config
 from gantool.data.images import IMAGE_SUFFIXES, list_images, load_image
 from gantool.errors import GantoolError
+from gantool.networks.layers import use_batch_statistics
 from gantool.recipes import RECIPES
 
 TRANSLATION_RECIPES = ("pix2pix",)
@@ -122,10 +123,9 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
     generator = copy.deepcopy(recipe.generators["G"]).to(device).eval()
     if bn_stats == "auto":
         bn_stats = "batch" if cfg.data.batch_size == 1 else "running"
+    if bn_stats == "batch":
+        use_batch_statistics(generator)
     for module in generator.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and bn_stats == "batch":
-            module.train()
-            module.momentum = 0.0  # use the batch's statistics without touching the stored ones
         if isinstance(module, nn.Dropout) and dropout:
             module.train()
     in_ch, out_ch = generator.in_channels, generator.out_channels

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -37,3 +40,26 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 def maybe_spectral_norm(layer: nn.Module, enabled: bool) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(layer) if enabled else layer
+
+
+def use_batch_statistics(module: nn.Module) -> list[tuple[nn.Module, bool, float | None]]:
+    """Make batch norm layers use each batch's statistics without updating the running ones;
+    returns (layer, training, momentum) of each layer as it was."""
+    saved = [(m, m.training, m.momentum) for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m, _, _ in saved:
+        m.train()
+        m.momentum = 0.0
+    return saved
+
+
+@contextlib.contextmanager
+def batch_norm_from_batch(module: nn.Module) -> Iterator[nn.Module]:
+    """Inside, batch norm layers normalise with each batch's own statistics and leave their
+    running statistics untouched (momentum 0); on exit every layer is as it was."""
+    saved = use_batch_statistics(module)
+    try:
+        yield module
+    finally:
+        for m, training, momentum in saved:
+            m.train(training)
+            m.momentum = momentum

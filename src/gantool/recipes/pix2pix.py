@@ -9,6 +9,7 @@ size 1, batch norm, dropout 0.5, 286 -> 256 random crops with horizontal flips.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from gantool.data.paired import PairedImages, find_pairs, split_pairs
 from gantool.errors import GantoolError
 from gantool.losses import l1_loss
 from gantool.networks import DISCRIMINATORS, GENERATORS
+from gantool.networks.layers import batch_norm_from_batch
 from gantool.recipes.base import Batch, Recipe, Stats
 from gantool.recipes.registry import RECIPES
 
@@ -129,22 +131,30 @@ class Pix2PixRecipe(Recipe):
 
     def sample_grid(self, generators: nn.ModuleDict, inputs: Batch) -> tuple[Tensor, int]:
         source, target = inputs[self.input_key], inputs[self.target_key]
-        fake = generators["G"](source)
+        if self.cfg.data.batch_size == 1:  # as translate does by default: per-image statistics
+            with batch_norm_from_batch(generators):
+                fake = torch.cat([generators["G"](source[i:i + 1]) for i in range(len(source))])
+        else:
+            fake = generators["G"](source)
         rows = torch.stack([as_rgb(source), as_rgb(fake.float()), as_rgb(target)], dim=1)  # input | output | truth
         return rows.flatten(0, 1), 3
 
     def validate(self, generators: nn.ModuleDict, dataset: Dataset, device: Any) -> dict[str, float]:
+        """Mean L1/PSNR/SSIM on the validation pairs, with the test-time batch-norm choice that
+        `gantool translate` makes by default (per-image statistics when trained at batch size 1)."""
+        per_image_stats = self.cfg.data.batch_size == 1
+        chunk = 1 if per_image_stats else 8
         totals = {"val_l1": 0.0, "val_psnr": 0.0, "val_ssim": 0.0}
-        n = 0
-        for start in range(0, len(dataset), 8):
-            items = [dataset[(i, 0)] for i in range(start, min(start + 8, len(dataset)))]
-            source = torch.stack([it[self.input_key] for it in items]).to(device)
-            target = torch.stack([it[self.target_key] for it in items]).to(device)
-            scores = image_scores(generators["G"](source).float(), target)
-            for key, values in scores.items():
-                totals[f"val_{key}"] += values.sum().item()
-            n += len(items)
-        return {k: v / n for k, v in totals.items()}
+        context = batch_norm_from_batch(generators) if per_image_stats else contextlib.nullcontext()
+        with context:
+            for start in range(0, len(dataset), chunk):
+                items = [dataset[(i, 0)] for i in range(start, min(start + chunk, len(dataset)))]
+                source = torch.stack([it[self.input_key] for it in items]).to(device)
+                target = torch.stack([it[self.target_key] for it in items]).to(device)
+                scores = image_scores(generators["G"](source).float(), target)
+                for key, values in scores.items():
+                    totals[f"val_{key}"] += values.sum().item()
+        return {k: v / len(dataset) for k, v in totals.items()}
 
 
 def image_scores(prediction: Tensor, target: Tensor) -> dict[str, Tensor]:
