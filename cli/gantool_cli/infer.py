@@ -142,8 +142,8 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
     from tqdm.auto import tqdm
 
     from gantool.trainer import resolve_device
-    from gantool.translate import batches_by_shape, collect_inputs, load_translator, plan_outputs
-    from gantool.utils import save_png, to_uint8
+    from gantool.translate import batches_by_shape, collect_inputs, load_translator
+    from gantool.utils import plan_outputs, save_png, to_uint8
 
     if size != "auto" and not size.isdigit():
         raise click.BadParameter("use auto or a number of pixels", param_hint="--size")

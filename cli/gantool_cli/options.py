@@ -36,6 +36,14 @@ def common_train_options(func: Callable) -> Callable:
     return func
 
 
+def common_values(steps, batch_size, workers, resume, device, precision, seed) -> dict[str, Any]:
+    """Config keys of the options every `train` command shares (None: not given). With --resume,
+    --steps is the run's new total and is applied to the checkpoint's config instead."""
+    return {"train.steps": steps if resume is None else None, "data.batch_size": batch_size,
+            "data.num_workers": workers, "train.device": device, "train.precision": precision,
+            "train.seed": seed}
+
+
 def resolve_config(recipe: str, config_file: Path | None, values: dict[str, Any], overrides: tuple[str, ...]):
     """Defaults (or the config file), then first-class options, then --set overrides."""
     from gantool.config import apply_overrides, default_config, load_config

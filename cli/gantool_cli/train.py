@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gantool_cli.options import common_train_options, resolve_config
+from gantool_cli.options import common_train_options, common_values, resolve_config
 
 
 @click.group()
@@ -57,9 +57,8 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, config_file,
       gantool train cgan --data pets/ --channels 3 --image-size 64
     """
     values = {"data.image_size": image_size, "data.channels": channels, "loss.objective": objective,
-              "train.d_steps": d_steps, "data.batch_size": batch_size, "data.num_workers": workers,
-              "train.device": device,
-              "train.precision": precision, "train.seed": seed}
+              "train.d_steps": d_steps,
+              **common_values(steps, batch_size, workers, resume, device, precision, seed)}
     if data is not None:
         if data in ("digits", "mnist"):
             values["data.dataset"] = data
@@ -69,8 +68,6 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, config_file,
             raise click.BadParameter(f"{data!r} is not digits, mnist, or an existing folder", param_hint="--data")
     if data_root is not None:
         values["data.root"] = str(data_root)
-    if resume is None:
-        values["train.steps"] = steps
     cfg = resolve_config("cgan", config_file, values, overrides)
     run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run)
 
@@ -107,11 +104,8 @@ def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preproc
               "model.generator": generator, "data.val": str(val_dir) if val_dir else None,
               "data.val_fraction": val_fraction, "data.preprocess": preprocess,
               "data.hflip": False if no_flip else None, "loss.objective": objective, "model.lambda_l1": lambda_l1,
-              "data.batch_size": batch_size, "data.num_workers": workers, "train.device": device,
-              "train.precision": precision, "train.seed": seed}
+              **common_values(steps, batch_size, workers, resume, device, precision, seed)}
     if size is not None and generator is None:
         values["model.generator"] = next((f"unet_{m}" for m in (256, 128, 64) if size % m == 0), "unet_256")
-    if resume is None:
-        values["train.steps"] = steps
     cfg = resolve_config("pix2pix", config_file, values, overrides)
     run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run)

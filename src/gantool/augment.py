@@ -7,7 +7,6 @@ every operation is differentiable, so the generator is trained through it.
 from __future__ import annotations
 
 import kornia.augmentation as K
-import torch
 from torch import Tensor, nn
 
 from gantool.errors import GantoolError

@@ -215,7 +215,7 @@ class Config:
             else:
                 sections[key] = value
         model = sections.pop("model", {}) or {}
-        cfg = _build(cls, {k: v for k, v in sections.items()}, "", skip={"model"})
+        cfg = _build(cls, sections, "", skip={"model"})
         model_cfg = _build(model_config_class(recipe), model, "model.")
         return dataclasses.replace(cfg, model=model_cfg)
 

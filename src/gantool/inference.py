@@ -59,20 +59,27 @@ class ConditionalSampler:
         return torch.cat(outputs) if outputs else torch.empty(0)
 
 
-def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> ConditionalSampler:
-    """A checkpoint, run folder or exported generator folder -> a ready sampler (EMA weights if kept)."""
+def load_generators(path: str | Path, recipes: tuple[str, ...], wrong_recipe: str) -> tuple[Config, dict, nn.ModuleDict]:
+    """(config, metadata, generators with their trained weights) from a checkpoint, run folder or
+    export; `wrong_recipe` finishes the error for a model of a recipe not in `recipes`."""
     state = load_generator_state(path)
+    if state["recipe"] not in recipes:
+        raise GantoolError(f"{path} holds a {state['recipe']!r} model, {wrong_recipe}")
     cfg = Config.from_dict(state["config"])
-    if state["recipe"] != "cgan":
-        raise GantoolError(f"{path} holds a {state['recipe']!r} model; sampling by class needs a cgan checkpoint")
-    device = torch.device(device)
-    recipe = RECIPES.get("cgan")(cfg, state["meta"])
+    recipe = RECIPES.get(state["recipe"])(cfg, state["meta"])
     try:
         recipe.generators.load_state_dict(state["weights"])
     except RuntimeError as err:
         raise GantoolError(f"{path}: the weights do not fit the saved config ({str(err)[:200]})") from None
-    generator = recipe.generators["G"].to(device).eval()
-    return ConditionalSampler(generator, list(state["meta"]["class_names"]), cfg.model.z_dim, cfg, device)
+    return cfg, state["meta"], recipe.generators
+
+
+def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> ConditionalSampler:
+    """A checkpoint, run folder or exported generator folder -> a ready sampler (EMA weights if kept)."""
+    cfg, meta, generators = load_generators(path, ("cgan",), "but sampling by class needs a cgan checkpoint")
+    device = torch.device(device)
+    generator = generators["G"].to(device).eval()
+    return ConditionalSampler(generator, list(meta["class_names"]), cfg.model.z_dim, cfg, device)
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:

@@ -41,15 +41,13 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None 
         path = resolve_checkpoint_path(resume)
         resume_state = load_checkpoint(path, recipe=cfg.recipe)
         cfg = Config.from_dict(resume_state["config"])
-        if steps is not None:
-            if steps < resume_state["step"]:
-                raise GantoolError(f"--steps {steps} is below the checkpoint's step {resume_state['step']}")
-            cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps))
+        if steps is not None and steps < resume_state["step"]:
+            raise GantoolError(f"--steps {steps} is below the checkpoint's step {resume_state['step']}")
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     else:
-        if steps is not None:
-            cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps))
         run_dir = free_run_dir(out or Path("runs") / cfg.name)  # created once everything is built
+    if steps is not None:
+        cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps))
     recipe_cls = RECIPES.get(cfg.recipe)
     seed_everything(cfg.train.seed)  # network init is part of the run's reproducible state
     dataset, val_dataset, meta = recipe_cls.build_data(cfg)

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from gantool.checkpoint import capture_rng, link_or_copy, restore_rng, save_checkpoint
-from gantool.config import Config, OptimConfig, TrainConfig
+from gantool.config import Config, OptimConfig
 from gantool.data.stream import BatchStream
 from gantool.errors import GantoolError
 from gantool.recipes.base import Recipe
@@ -104,6 +104,11 @@ class EMA:
 def _grad_norm(parameters: Iterator[nn.Parameter]) -> Tensor:
     norms = [p.grad.detach().float().norm() for p in parameters if p.grad is not None]
     return torch.stack(norms).norm() if norms else torch.zeros(())
+
+
+def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 def _drop_metrics_after(path: Path, step: int) -> None:
@@ -291,29 +296,31 @@ class Trainer:
         stats.update(g_stats)
         return stats
 
-    @torch.no_grad()
-    def write_samples(self) -> Path:
+    @contextlib.contextmanager
+    def _inference_generators(self) -> Iterator[nn.ModuleDict]:
+        """The generators that samples and validation use (the EMA when kept), in eval mode,
+        without gradients, under the run's precision; their mode is restored afterwards."""
         generators = self.ema.modules if self.ema is not None else self.G
         was_training = generators.training
         generators.eval()
-        with self._autocast():
+        try:
+            with torch.no_grad(), self._autocast():
+                yield generators
+        finally:
+            generators.train(was_training)
+
+    def write_samples(self) -> Path:
+        with self._inference_generators() as generators:
             images, per_row = self.recipe.sample_grid(generators, self.fixed_inputs)
-        generators.train(was_training)
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         save_image_grid(images.float(), path, per_row)
         return path
 
-    @torch.no_grad()
     def write_validation(self, metrics_path: Path) -> dict[str, float]:
-        generators = self.ema.modules if self.ema is not None else self.G
-        was_training = generators.training
-        generators.eval()
-        with self._autocast():
+        with self._inference_generators() as generators:
             values = self.recipe.validate(generators, self.val_dataset, self.device)
-        generators.train(was_training)
         if values:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps({"step": self.step, **values}) + "\n")
+            _append_jsonl(metrics_path, {"step": self.step, **values})
         return values
 
     def fit(self, stop_at: int | None = None) -> TrainResult:
@@ -353,8 +360,7 @@ class Trainer:
                     last_metrics.update(step=self.step, epoch=self.stream.epoch, lr_g=lr_g, lr_d=lr_d,
                                         it_per_s=window_steps / max(now - window_start, 1e-9),
                                         elapsed_s=start_elapsed + now - start_time)
-                    with metrics_path.open("a") as f:
-                        f.write(json.dumps(last_metrics) + "\n")
+                    _append_jsonl(metrics_path, last_metrics)
                     bar.set_postfix(d=f"{last_metrics['loss_d']:.3f}", g=f"{last_metrics['loss_g']:.3f}",
                                     dx=f"{last_metrics.get('d_real', float('nan')):.2f}",
                                     dgz=f"{last_metrics.get('d_fake', float('nan')):.2f}", refresh=False)

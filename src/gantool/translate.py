@@ -15,22 +15,19 @@ instance norm all along) and "running" otherwise.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gantool.checkpoint import load_generator_state
 from gantool.config import Config
-from gantool.data.images import IMAGE_SUFFIXES, list_images, load_image
+from gantool.data.images import IMAGE_SUFFIXES, list_images, load_image, to_tensor
 from gantool.errors import GantoolError
-from gantool.networks.layers import use_batch_statistics
-from gantool.recipes import RECIPES
+from gantool.inference import load_generators
+from gantool.networks.layers import per_image_statistics, use_batch_statistics
 
 TRANSLATION_RECIPES = ("pix2pix",)
 
@@ -106,23 +103,15 @@ def _blend_window(tile: int, overlap: int, device: torch.device) -> Tensor:
 
 def load_translator(path: str | Path, device: str | torch.device = "cpu", dropout: bool = False,
                     bn_stats: str = "auto", tile: int = 1024) -> Translator:
-    state = load_generator_state(path)
-    if state["recipe"] not in TRANSLATION_RECIPES:
-        raise GantoolError(
-            f"{path} holds a {state['recipe']!r} model, which does not translate images; "
-            f"use a {' or '.join(TRANSLATION_RECIPES)} checkpoint (for cgan use gantool generate)"
-        )
     if bn_stats not in ("auto", "running", "batch"):
         raise GantoolError(f"unknown --bn-stats {bn_stats!r}; valid: auto, running, batch")
-    cfg = Config.from_dict(state["config"])
-    recipe = RECIPES.get(state["recipe"])(cfg, state["meta"])
-    try:
-        recipe.generators.load_state_dict(state["weights"])
-    except RuntimeError as err:
-        raise GantoolError(f"{path}: the weights do not fit the saved config ({str(err)[:200]})") from None
-    generator = copy.deepcopy(recipe.generators["G"]).to(device).eval()
+    cfg, _, generators = load_generators(
+        path, TRANSLATION_RECIPES,
+        f"which does not translate images; use a {' or '.join(TRANSLATION_RECIPES)} checkpoint "
+        "(for cgan use gantool generate)")
+    generator = generators["G"].to(device).eval()
     if bn_stats == "auto":
-        bn_stats = "batch" if cfg.data.batch_size == 1 else "running"
+        bn_stats = "batch" if per_image_statistics(cfg.data.batch_size) else "running"
     if bn_stats == "batch":
         use_batch_statistics(generator)
     for module in generator.modules():
@@ -151,28 +140,8 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     return found
 
 
-def plan_outputs(inputs: list[tuple[Path, Path]], out_dir: Path, overwrite: bool) -> list[tuple[Path, Path]]:
-    """(input, output .png) pairs; refuses to overwrite an input, a duplicate, or (by default) a file."""
-    sources = {p.resolve() for p, _ in inputs}
-    plan, seen = [], {}
-    for source, relative in inputs:
-        target = out_dir / relative.with_suffix(".png")
-        resolved = target.resolve()
-        if resolved in sources:
-            raise GantoolError(f"output {target} would overwrite the input {source}; choose another --out-dir")
-        if resolved in seen:
-            raise GantoolError(f"{source} and {seen[resolved]} would both be written to {target}; rename one")
-        if target.exists() and not overwrite:
-            raise GantoolError(f"{target} exists; pass --overwrite to replace it or choose another --out-dir")
-        seen[resolved] = source
-        plan.append((source, target))
-    return plan
-
-
 def read_for(translator: Translator, path: Path) -> Tensor:
-    array = load_image(path, translator.in_channels)
-    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().div(127.5).sub(1.0)
-    return tensor[None]
+    return to_tensor(load_image(path, translator.in_channels))[None]
 
 
 def batches_by_shape(plan: list[tuple[Path, Path]], translator: Translator, batch_size: int

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Iterable
 
 import torch
 from torch import Tensor
 from torchvision.utils import make_grid
 
 from gantool.checkpoint import atomic_write
+from gantool.errors import GantoolError
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -33,3 +35,24 @@ def save_image_grid(images: Tensor, path: Path, per_row: int, padding: int = 2) 
     if images.shape[1] == 1:
         grid = grid[:1]
     save_png(to_uint8(grid.unsqueeze(0))[0], path)
+
+
+def plan_outputs(inputs: list[tuple[Path, Path]], out_dir: Path, overwrite: bool, option: str = "--out-dir",
+                 protected: Iterable[Path] = ()) -> list[tuple[Path, Path]]:
+    """(input, output .png) for (input, path relative to `out_dir`) items. Refuses, before anything
+    is written, to overwrite any input (or a `protected` file), to write two inputs to one output,
+    or (without `overwrite`) to replace an existing file; `option` names the flag to change."""
+    sources = {p.resolve() for p, _ in inputs} | {Path(p).resolve() for p in protected}
+    plan, seen = [], {}
+    for source, relative in inputs:
+        target = out_dir / relative.with_suffix(".png")
+        resolved = target.resolve()
+        if resolved in sources:
+            raise GantoolError(f"output {target} would overwrite the input {source}; choose another {option}")
+        if resolved in seen:
+            raise GantoolError(f"{source} and {seen[resolved]} would both be written to {target}; rename one")
+        if target.exists() and not overwrite:
+            raise GantoolError(f"{target} exists; pass --overwrite to replace it or choose another {option}")
+        seen[resolved] = source
+        plan.append((source, target))
+    return plan

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gantool.errors import GantoolError
@@ -42,3 +43,14 @@ def load_image(path: Path, channels: int) -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise GantoolError(f"cannot read image {path}: {err}") from None
     return array[:, :, None] if array.ndim == 2 else array
+
+
+def to_unit_range(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 in [0, 255] -> float in [-1, 1], the range every network here works in."""
+    return images_uint8.float().div_(127.5).sub_(1.0)
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """HxW or HxWxC uint8 array -> (C, H, W) float tensor in [-1, 1]."""
+    array = array[:, :, None] if array.ndim == 2 else array
+    return to_unit_range(torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1))

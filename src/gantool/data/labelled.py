@@ -10,18 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import albumentations as A
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gantool.data.images import list_images, load_image
+from gantool.data.images import list_images, load_image, to_tensor, to_unit_range
 from gantool.errors import GantoolError
-
-
-def to_unit_range(images_uint8: Tensor) -> Tensor:
-    return images_uint8.float().div_(127.5).sub_(1.0)
 
 
 class TensorClassDataset(Dataset):
@@ -84,5 +79,4 @@ class ClassFolders(Dataset):
         array = self.transform(image=load_image(path, self.channels))["image"]
         if self.hflip and seed % 2 == 1:
             array = array[:, ::-1]
-        image = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
-        return {"images": to_unit_range(image), "labels": torch.tensor(label)}
+        return {"images": to_tensor(array), "labels": torch.tensor(label)}

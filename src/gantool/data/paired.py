@@ -17,8 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gantool.data.images import list_images, load_image
-from gantool.data.labelled import to_unit_range
+from gantool.data.images import list_images, load_image, to_tensor
 from gantool.errors import GantoolError
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
@@ -127,7 +126,7 @@ class PairedImages(Dataset):
             b = b[:, :, None] if b.ndim == 2 else b
         self.transform.set_random_seed(seed)
         out = self.transform(image=a, target=b)
-        return {"A": _to_tensor(out["image"]), "B": _to_tensor(out["target"])}
+        return {"A": to_tensor(out["image"]), "B": to_tensor(out["target"])}
 
 
 def _convert(array: np.ndarray, channels: int) -> np.ndarray:
@@ -135,11 +134,6 @@ def _convert(array: np.ndarray, channels: int) -> np.ndarray:
         gray = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2GRAY)
         return gray[:, :, None]
     return array
-
-
-def _to_tensor(array: np.ndarray) -> Tensor:
-    array = array[:, :, None] if array.ndim == 2 else array
-    return to_unit_range(torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1))
 
 
 def split_pairs(pairs: list[PairSource], fraction: float, seed: int) -> tuple[list[PairSource], list[PairSource]]:

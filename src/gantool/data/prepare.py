@@ -13,16 +13,7 @@ import torch
 from gantool.data.images import list_images, load_image
 from gantool.data.paired import match_by_name
 from gantool.errors import GantoolError
-from gantool.utils import save_png
-
-
-def _target(out_dir: Path, relative: Path, overwrite: bool, sources: set[Path]) -> Path:
-    target = out_dir / relative.with_suffix(".png")
-    if target.resolve() in sources:
-        raise GantoolError(f"{target} would overwrite an input; choose another --out")
-    if target.exists() and not overwrite:
-        raise GantoolError(f"{target} exists; pass --overwrite or choose another --out")
-    return target
+from gantool.utils import plan_outputs, save_png
 
 
 def combine_pairs(folder_a: str | Path, folder_b: str | Path, out_dir: str | Path, overwrite: bool = False,
@@ -30,8 +21,9 @@ def combine_pairs(folder_a: str | Path, folder_b: str | Path, out_dir: str | Pat
     """Write A|B side-by-side PNGs for files of two folders that match by name; returns the count."""
     folder_a, folder_b, out_dir = Path(folder_a), Path(folder_b), Path(out_dir)
     pairs = match_by_name(folder_a, folder_b)
-    sources = {p.resolve() for pair in pairs for p in pair}
-    plan = [(a, b, _target(out_dir, a.relative_to(folder_a), overwrite, sources)) for a, b in pairs]
+    outputs = plan_outputs([(a, a.relative_to(folder_a)) for a, _ in pairs], out_dir, overwrite, "--out",
+                           protected=[b for _, b in pairs])
+    plan = [(a, b, target) for (a, b), (_, target) in zip(pairs, outputs)]
     for a_path, b_path, target in plan:
         a, b = load_image(a_path, 3), load_image(b_path, 3)
         if a.shape[:2] != b.shape[:2]:
@@ -67,8 +59,7 @@ def make_edge_pairs(photos: str | Path, out_dir: str | Path, low: float = 0.1, h
     files = list_images(photos)
     if not files:
         raise GantoolError(f"{photos} holds no images")
-    sources = {p.resolve() for p in files}
-    plan = [(p, _target(out_dir, p.relative_to(photos), overwrite, sources)) for p in files]
+    plan = plan_outputs([(p, p.relative_to(photos)) for p in files], out_dir, overwrite, "--out")
     for path, target in plan:
         photo = load_image(path, 3)
         if size:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from gantool.checkpoint import atomic_write
 from gantool.data.digits import load_mnist
-from gantool.data.labelled import to_unit_range
+from gantool.data.images import to_unit_range
 from gantool.errors import GantoolError
 
 JUDGE_FILE = "mnist_judge.safetensors"

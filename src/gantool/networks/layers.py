@@ -42,6 +42,12 @@ def maybe_spectral_norm(layer: nn.Module, enabled: bool) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(layer) if enabled else layer
 
 
+def per_image_statistics(training_batch_size: int) -> bool:
+    """Whether test-time batch norm should use each image's own statistics: yes for models trained
+    at batch size 1, where batch norm acted as instance norm throughout (the pix2pix reference)."""
+    return training_batch_size == 1
+
+
 def use_batch_statistics(module: nn.Module) -> list[tuple[nn.Module, bool, float | None]]:
     """Make batch norm layers use each batch's statistics without updating the running ones;
     returns (layer, training, momentum) of each layer as it was."""

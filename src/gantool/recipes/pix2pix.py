@@ -24,7 +24,7 @@ from gantool.data.paired import PairedImages, find_pairs, split_pairs
 from gantool.errors import GantoolError
 from gantool.losses import l1_loss
 from gantool.networks import DISCRIMINATORS, GENERATORS
-from gantool.networks.layers import batch_norm_from_batch
+from gantool.networks.layers import batch_norm_from_batch, per_image_statistics
 from gantool.recipes.base import Batch, Recipe, Stats
 from gantool.recipes.registry import RECIPES
 
@@ -131,7 +131,7 @@ class Pix2PixRecipe(Recipe):
 
     def sample_grid(self, generators: nn.ModuleDict, inputs: Batch) -> tuple[Tensor, int]:
         source, target = inputs[self.input_key], inputs[self.target_key]
-        if self.cfg.data.batch_size == 1:  # as translate does by default: per-image statistics
+        if per_image_statistics(self.cfg.data.batch_size):  # as translate does by default
             with batch_norm_from_batch(generators):
                 fake = torch.cat([generators["G"](source[i:i + 1]) for i in range(len(source))])
         else:
@@ -142,7 +142,7 @@ class Pix2PixRecipe(Recipe):
     def validate(self, generators: nn.ModuleDict, dataset: Dataset, device: Any) -> dict[str, float]:
         """Mean L1/PSNR/SSIM on the validation pairs, with the test-time batch-norm choice that
         `gantool translate` makes by default (per-image statistics when trained at batch size 1)."""
-        per_image_stats = self.cfg.data.batch_size == 1
+        per_image_stats = per_image_statistics(self.cfg.data.batch_size)
         chunk = 1 if per_image_stats else 8
         totals = {"val_l1": 0.0, "val_psnr": 0.0, "val_ssim": 0.0}
         context = batch_norm_from_batch(generators) if per_image_stats else contextlib.nullcontext()
