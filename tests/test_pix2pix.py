@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from gantool.config import apply_overrides, default_config
-from gantool.data.paired import PairedImages, find_pairs, split_pairs
+from gantool.data.paired import PairedImages, find_pairs, holdout_split
 from gantool.errors import GantoolError
 from gantool.run import train
 from gantool.translate import load_translator
@@ -98,8 +98,8 @@ def test_grayscale_input_domain(aligned_dir):
 
 def test_validation_split_is_deterministic_and_disjoint(aligned_dir):
     pairs = find_pairs(aligned_dir)
-    train_a, val_a = split_pairs(pairs, 0.34, seed=0)
-    train_b, val_b = split_pairs(pairs, 0.34, seed=0)
+    train_a, val_a = holdout_split(pairs, 0.34, seed=0)
+    train_b, val_b = holdout_split(pairs, 0.34, seed=0)
     assert val_a == val_b and len(val_a) == 2 and not set(val_a) & set(train_a)
 
 

@@ -42,3 +42,44 @@ def pix2pix(checkpoint, data_dir, out, size, bn_stats, device) -> None:
     for key, values in result["summary"].items():
         click.echo(f"{key:<8}{values['mean']:>10.4f}{values['std']:>10.4f}")
     click.echo(f"per-image scores: {out}")
+
+
+@evaluate.command("cyclegan")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, path_type=Path), help="CycleGAN checkpoint.")
+@click.option("--a", "dir_a", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Domain A test images (e.g. testA/).")
+@click.option("--b", "dir_b", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Domain B test images (e.g. testB/).")
+@click.option("--pairs", is_flag=True,
+              help="The files of --a and --b correspond by name: also score G(a) against b and F(b) against a.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON with per-image scores [default: eval_cyclegan.json in the run folder or here].")
+@click.option("--size", default="auto", show_default=True, help="auto (each image's own size) or N (resize to NxN).")
+@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+def cyclegan(checkpoint, dir_a, dir_b, pairs, out, size, device) -> None:
+    """Cycle-reconstruction L1/PSNR/SSIM in both directions (F(G(a)) vs a, G(F(b)) vs b) and, with
+    --pairs, L1/PSNR/SSIM of the translations against their ground truth."""
+    from gantool.evaluation import evaluate_cycle, write_json
+    from gantool.trainer import resolve_device
+    from gantool.translate import load_translator
+
+    if size != "auto" and not size.isdigit():
+        raise click.BadParameter("use auto or a number of pixels", param_hint="--size")
+    device = resolve_device(device)
+    a2b = load_translator(checkpoint, device, direction="a2b")
+    if a2b.config.recipe != "cyclegan":
+        raise click.UsageError(f"--checkpoint holds a {a2b.config.recipe} model, not a cyclegan one")
+    b2a = load_translator(checkpoint, device, direction="b2a")
+    result = evaluate_cycle(a2b, b2a, dir_a, dir_b, paired=pairs, size=None if size == "auto" else int(size))
+    result["checkpoint"] = str(checkpoint)
+    if out is None:
+        out = (checkpoint if checkpoint.is_dir() else Path(".")) / "eval_cyclegan.json"
+    write_json(result, out)
+    click.echo(f"{'scores':<14}{'n':>5}{'L1':>9}{'PSNR':>9}{'SSIM':>9}   (mean +- std below)")
+    for name, part in result.items():
+        if not isinstance(part, dict):
+            continue
+        s = part["summary"]
+        click.echo(f"{name:<14}{part['n']:>5}" + "".join(f"{s[k]['mean']:>9.4f}" for k in ("l1", "psnr", "ssim")))
+        click.echo(f"{'':<19}" + "".join(f"{'+-' + format(s[k]['std'], '.4f'):>9}" for k in ("l1", "psnr", "ssim")))
+    click.echo(f"per-image scores: {out}")

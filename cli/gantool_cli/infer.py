@@ -128,16 +128,20 @@ def export(checkpoint, out_dir, no_ema) -> None:
 @click.option("--bn-stats", type=click.Choice(["auto", "running", "batch"]), default="auto", show_default=True,
               help="Batch-norm statistics: from training (running), per image (batch), or batch when trained "
                    "with batch size 1 (auto).")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
+              help="CycleGAN: A -> B with G, or B -> A with F. pix2pix has only its training direction (a2b).")
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_stats, device, overwrite, quiet) -> None:
-    """Translate INPUT images (files and folders, any size) with a trained model.
+def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_stats, direction, device, overwrite,
+              quiet) -> None:
+    """Translate INPUT images (files and folders, any size) with a trained pix2pix or CycleGAN model.
 
     \b
     Examples:
       gantool translate photo.jpg --checkpoint runs/pix2pix
       gantool translate maps/val/ --checkpoint runs/maps --out-dir maps_out --batch-size 8
+      gantool translate night_photos/ --checkpoint runs/day2night --direction b2a --out-dir as_day
     """
     from tqdm.auto import tqdm
 
@@ -148,7 +152,8 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
     if size != "auto" and not size.isdigit():
         raise click.BadParameter("use auto or a number of pixels", param_hint="--size")
     work_size = None if size == "auto" else int(size)
-    translator = load_translator(checkpoint, resolve_device(device), dropout=dropout, bn_stats=bn_stats, tile=tile)
+    translator = load_translator(checkpoint, resolve_device(device), dropout=dropout, bn_stats=bn_stats, tile=tile,
+                                 direction=direction)
     plan = plan_outputs(collect_inputs(inputs), out_dir, overwrite)
     with tqdm(total=len(plan), disable=quiet, unit="img", desc="translate") as bar:
         for group, images in batches_by_shape(plan, translator, batch_size):

@@ -109,3 +109,65 @@ def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preproc
         values["model.generator"] = next((f"unet_{m}" for m in (256, 128, 64) if size % m == 0), "unet_256")
     cfg = resolve_config("pix2pix", config_file, values, overrides)
     run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run)
+
+
+@train.command("cyclegan")
+@click.option("--a", "dir_a", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Domain A images (searched recursively), e.g. day/.")
+@click.option("--b", "dir_b", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Domain B images (searched recursively), e.g. night/; any number, unrelated to A's.")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Or one folder in the CycleGAN layout, with trainA/ and trainB/.")
+@click.option("--size", type=click.IntRange(min=8), help="Training crop size in pixels [default: 256].")
+@click.option("--generator", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"]),
+              help="Generator architecture [default: resnet_9blocks; the reference uses resnet_6blocks at 128 px].")
+@click.option("--epochs", type=click.IntRange(min=0),
+              help="Passes over the data at a constant learning rate [default: 100].")
+@click.option("--decay-epochs", type=click.IntRange(min=0),
+              help="Further passes with the learning rate decaying linearly to 0 [default: 100].")
+@click.option("--lambda-cycle", type=click.FloatRange(min=0),
+              help="Weight of both cycle-consistency losses, A->B->A and B->A->B [default: 10].")
+@click.option("--lambda-identity", type=click.FloatRange(min=0),
+              help="Identity loss weight relative to --lambda-cycle; 0 turns it off [default: 0.5].")
+@click.option("--val", "val_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Validation images in the CycleGAN layout (testA/ + testB/, or A/ + B/): cycle L1 into metrics.jsonl.")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
+              help="Or hold out this share of each domain's images for validation.")
+@click.option("--preprocess", type=click.Choice(["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]),
+              help="Augmentation, drawn independently per domain [default: resize_and_crop, 286 -> 256 random crop].")
+@click.option("--no-flip", is_flag=True, help="No random horizontal flips.")
+@click.option("--channels-a", type=click.Choice(["1", "3"]), help="Channels of domain A images [default: 3].")
+@click.option("--channels-b", type=click.Choice(["1", "3"]), help="Channels of domain B images [default: as A].")
+@click.option("--objective", type=click.Choice(["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"]),
+              help="GAN objective [default: lsgan, as the paper].")
+@common_train_options
+def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lambda_cycle, lambda_identity, val_dir,
+             val_fraction, preprocess, no_flip, channels_a, channels_b, objective, config_file, steps, batch_size,
+             workers, out, resume, device, precision, seed, overrides, quiet, dry_run) -> None:
+    """CycleGAN: unpaired translation between two image folders (two ResNet G, two PatchGAN D).
+
+    Training length is counted in epochs (passes over the larger domain) by default; --steps
+    counts generator updates instead, with the learning rate decaying over the second half.
+
+    \b
+    Examples:
+      gantool train cyclegan --a day/ --b night/
+      gantool train cyclegan --data horse2zebra/ --size 128 --generator resnet_6blocks --epochs 50 --decay-epochs 50
+    """
+    if resume is None:
+        if data_dir is not None and (dir_a is not None or dir_b is not None):
+            raise click.UsageError("give either --data DIR or --a DIR --b DIR, not both")
+        if data_dir is None and (dir_a is None or dir_b is None):
+            raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
+    if steps is not None and (epochs is not None or decay_epochs is not None):
+        raise click.UsageError("give the training length as --steps or as --epochs/--decay-epochs, not both")
+    values = {"data.root": str(data_dir or dir_a) if (data_dir or dir_a) else None,
+              "data.root_b": str(dir_b) if dir_b else None, "data.image_size": size, "model.generator": generator,
+              "train.epochs": epochs, "train.decay_epochs": decay_epochs,
+              "model.lambda_a": lambda_cycle, "model.lambda_b": lambda_cycle, "model.lambda_identity": lambda_identity,
+              "data.val": str(val_dir) if val_dir else None, "data.val_fraction": val_fraction,
+              "data.preprocess": preprocess, "data.hflip": False if no_flip else None, "data.channels": channels_a,
+              "data.channels_b": channels_b, "loss.objective": objective,
+              **common_values(steps, batch_size, workers, resume, device, precision, seed)}
+    cfg = resolve_config("cyclegan", config_file, values, overrides)
+    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run)

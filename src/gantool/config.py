@@ -37,11 +37,14 @@ class DataConfig:
     # cgan: digits (5,000 real MNIST digits shipped with the `demo` extra), mnist (IDX files under
     # `root`, downloaded there if absent and `download` is true), folder (class subfolders of
     # `root`). pix2pix: paired (A|B side-by-side images in `root`, or `root`/A + `root`/B).
+    # cyclegan: unpaired (domain A images in `root` and domain B in `root_b`, or `root` alone
+    # with trainA/ and trainB/).
     dataset: str = "digits"
     root: Optional[str] = None
+    root_b: Optional[str] = None  # unpaired data: the domain B folder
     download: bool = True
     image_size: int = 28
-    channels: int = 1  # of the generated images (cgan), of domain A (pix2pix)
+    channels: int = 1  # of the generated images (cgan), of domain A (pix2pix, cyclegan)
     channels_b: Optional[int] = None  # of domain B; None: same as `channels`
     batch_size: int = 64
     num_workers: int = -1  # data loading processes; -1: 4 when training on a GPU, else 0 (decoding is cheap next to a CPU step)
@@ -119,6 +122,10 @@ class TrainConfig:
     """The loop: length, rhythm, precision, cadence of samples, logs and checkpoints."""
 
     steps: int = 3000  # generator updates
+    # Or count in passes over the training set (when epochs > 0): `epochs` at a constant learning
+    # rate, then `decay_epochs` of linear decay to 0; `steps` is derived from the dataset size.
+    epochs: int = 0
+    decay_epochs: int = 0
     d_steps: int = 1  # discriminator updates per generator update (k in Goodfellow et al.)
     ema_decay: float = 0.999  # EMA of generator weights, used for samples and exports; 0 = off
     ema_start: int = 0  # copy weights (no averaging) before this step
@@ -135,11 +142,31 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "train.steps", "must be >= 1")
         _check(self.d_steps >= 1, "train.d_steps", "must be >= 1")
+        _check(self.epochs >= 0, "train.epochs", "must be >= 0")
+        _check(self.decay_epochs >= 0, "train.decay_epochs", "must be >= 0")
         _check(0 <= self.ema_decay < 1, "train.ema_decay", "must be in [0, 1)")
         for key in ("log_every", "sample_every", "checkpoint_every", "val_every"):
             _check(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
         _check(self.keep_checkpoints >= 0, "train.keep_checkpoints", "must be >= 0")
         _check(self.samples_per_class >= 1, "train.samples_per_class", "must be >= 1")
+
+
+def batches_per_epoch(dataset_size: int, batch_size: int) -> int:
+    """Full batches in one pass over the data (the last partial batch is dropped)."""
+    return max(1, dataset_size // max(1, min(batch_size, dataset_size)))
+
+
+def resolve_epochs(cfg: "Config", dataset_size: int) -> "Config":
+    """Counting in epochs (train.epochs or train.decay_epochs > 0): train.steps and
+    optim.lr_decay_steps derived from the dataset size."""
+    tc = cfg.train
+    if tc.epochs + tc.decay_epochs <= 0:
+        return cfg
+    per_epoch = batches_per_epoch(dataset_size, cfg.data.batch_size)
+    train = dataclasses.replace(tc, steps=(tc.epochs + tc.decay_epochs) * per_epoch)
+    optim = dataclasses.replace(cfg.optim, lr_decay_steps=tc.decay_epochs * per_epoch,
+                                lr_decay_fraction=0.0 if tc.decay_epochs == 0 else cfg.optim.lr_decay_fraction)
+    return dataclasses.replace(cfg, train=train, optim=optim)
 
 
 _MODEL_CONFIGS: dict[str, type] = {}
@@ -348,5 +375,7 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
             )
         if key == "recipe" and value != data.get("recipe"):
             data["model"] = {}
+        if key == "train.steps":  # the length said last wins: steps replace an epoch count
+            data["train"]["epochs"] = data["train"]["decay_epochs"] = 0
         node[parts[-1]] = value
     return Config.from_dict(data)

@@ -1,4 +1,5 @@
-"""Evaluation of paired translation against ground truth: per-image L1, PSNR, SSIM."""
+"""Evaluation of translation: per-image L1, PSNR, SSIM against ground truth (pix2pix, or CycleGAN
+test sets with pairs) and of CycleGAN's cycle reconstructions."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ from typing import Any, Callable
 import torch
 
 from gantool.checkpoint import atomic_write
-from gantool.data.paired import PairedImages, find_pairs
+import torch.nn.functional as F
+
+from gantool.data.images import load_image, to_tensor
+from gantool.data.paired import PairedImages, find_pairs, match_by_name
+from gantool.data.unpaired import domain_images
 from gantool.recipes.pix2pix import image_scores
 from gantool.translate import Translator
+
+SCORES = ("l1", "psnr", "ssim")
 
 
 def evaluate_pairs(translator: Translator, data_root: str | Path, size: int | None = None,
@@ -31,12 +38,55 @@ def evaluate_pairs(translator: Translator, data_root: str | Path, size: int | No
         rows.append({"file": str(pair.a), **{k: float(v[0]) for k, v in scores.items()}})
         if progress:
             progress(1)
+    return {"n": len(rows), "direction": cfg.data.direction, "summary": summarise(rows), "images": rows}
+
+
+def summarise(rows: list[dict[str, Any]], prefix: str = "") -> dict[str, dict[str, float]]:
+    """Mean and standard deviation of each score over the rows."""
     summary = {}
-    for key in ("l1", "psnr", "ssim"):
-        values = torch.tensor([r[key] for r in rows], dtype=torch.float64)
+    for key in SCORES:
+        values = torch.tensor([r[prefix + key] for r in rows], dtype=torch.float64)
         std = values.std().item() if len(values) > 1 else 0.0
         summary[key] = {"mean": values.mean().item(), "std": std if math.isfinite(std) else 0.0}
-    return {"n": len(rows), "direction": cfg.data.direction, "summary": summary, "images": rows}
+    return summary
+
+
+def _read(path: Path, channels: int) -> torch.Tensor:
+    return to_tensor(load_image(path, channels))[None]
+
+
+def _scores(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    if prediction.shape[-2:] != target.shape[-2:]:
+        prediction = F.interpolate(prediction, size=target.shape[-2:], mode="bicubic", align_corners=False)
+    return {k: float(v[0]) for k, v in image_scores(prediction.cpu(), target).items()}
+
+
+def evaluate_cycle(a2b: Translator, b2a: Translator, dir_a: str | Path, dir_b: str | Path, paired: bool = False,
+                   size: int | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """CycleGAN test scores. Cycle reconstruction in both directions (F(G(a)) against a, G(F(b))
+    against b), and with `paired` (files of the two folders correspond by name) the translations
+    G(a) against b and F(b) against a. Each image is translated at its own size (or `size`)."""
+    results: dict[str, Any] = {}
+    for name, folder, forward, backward in (("a2b2a", dir_a, a2b, b2a), ("b2a2b", dir_b, b2a, a2b)):
+        rows = []
+        for path in domain_images(folder, name[0].upper()):
+            image = _read(path, forward.in_channels)
+            reconstruction = backward(forward(image, size=size), size=size)
+            rows.append({"file": str(path), **_scores(reconstruction, image)})
+            if progress:
+                progress(1)
+        results[f"cycle_{name}"] = {"n": len(rows), "summary": summarise(rows), "images": rows}
+    if paired:
+        for name, translator, flip in (("a2b", a2b, False), ("b2a", b2a, True)):
+            rows = []
+            for file_a, file_b in match_by_name(Path(dir_a), Path(dir_b)):
+                source, target = (file_b, file_a) if flip else (file_a, file_b)
+                output = translator(_read(source, translator.in_channels), size=size)
+                rows.append({"file": str(source), **_scores(output, _read(target, translator.out_channels))})
+                if progress:
+                    progress(1)
+            results[f"paired_{name}"] = {"n": len(rows), "summary": summarise(rows), "images": rows}
+    return results
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from gantool.checkpoint import load_checkpoint, resolve_checkpoint_path
-from gantool.config import Config, save_config
+from gantool.config import Config, resolve_epochs, save_config
 from gantool.errors import GantoolError
 from gantool.recipes import RECIPES
 from gantool.trainer import Trainer, TrainResult, seed_everything
@@ -46,11 +46,12 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None 
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     else:
         run_dir = free_run_dir(out or Path("runs") / cfg.name)  # created once everything is built
-    if steps is not None:
-        cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps))
     recipe_cls = RECIPES.get(cfg.recipe)
     seed_everything(cfg.train.seed)  # network init is part of the run's reproducible state
     dataset, val_dataset, meta = recipe_cls.build_data(cfg)
+    cfg = resolve_epochs(cfg, len(dataset))
+    if steps is not None:
+        cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps, epochs=0, decay_epochs=0))
     if resume_state is not None:
         meta = resume_state["meta"]
     recipe = recipe_cls(cfg, meta)

@@ -29,7 +29,13 @@ from gantool.errors import GantoolError
 from gantool.inference import load_generators
 from gantool.networks.layers import per_image_statistics, use_batch_statistics
 
-TRANSLATION_RECIPES = ("pix2pix",)
+DIRECTIONS = ("a2b", "b2a")
+
+
+def translation_recipes() -> tuple[str, ...]:
+    from gantool.recipes import RECIPES
+
+    return tuple(name for name in RECIPES.names() if RECIPES.get(name).translation_generators)
 
 
 @dataclass
@@ -102,14 +108,25 @@ def _blend_window(tile: int, overlap: int, device: torch.device) -> Tensor:
 
 
 def load_translator(path: str | Path, device: str | torch.device = "cpu", dropout: bool = False,
-                    bn_stats: str = "auto", tile: int = 1024) -> Translator:
+                    bn_stats: str = "auto", tile: int = 1024, direction: str = "a2b") -> Translator:
+    """A translator for the generator of `direction` ("a2b": G, "b2a": F of a CycleGAN; a pix2pix
+    model has only its training direction, "a2b")."""
     if bn_stats not in ("auto", "running", "batch"):
         raise GantoolError(f"unknown --bn-stats {bn_stats!r}; valid: auto, running, batch")
+    if direction not in DIRECTIONS:
+        raise GantoolError(f"unknown --direction {direction!r}; valid: {', '.join(DIRECTIONS)}")
+    recipes = translation_recipes()
     cfg, _, generators = load_generators(
-        path, TRANSLATION_RECIPES,
-        f"which does not translate images; use a {' or '.join(TRANSLATION_RECIPES)} checkpoint "
-        "(for cgan use gantool generate)")
-    generator = generators["G"].to(device).eval()
+        path, recipes,
+        f"which does not translate images; use a {' or '.join(recipes)} checkpoint (for cgan use gantool generate)")
+    from gantool.recipes import RECIPES
+
+    keys = RECIPES.get(cfg.recipe).translation_generators
+    if direction not in keys:
+        raise GantoolError(
+            f"this {cfg.recipe} model translates in one direction only (the {cfg.data.direction} it was "
+            f"trained in), given as --direction a2b; for both directions train a cyclegan")
+    generator = generators[keys[direction]].to(device).eval()
     if bn_stats == "auto":
         bn_stats = "batch" if per_image_statistics(cfg.data.batch_size) else "running"
     if bn_stats == "batch":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import albumentations as A
 import cv2
@@ -19,6 +20,8 @@ from torch.utils.data import Dataset
 
 from gantool.data.images import list_images, load_image, to_tensor
 from gantool.errors import GantoolError
+
+T = TypeVar("T")
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 
@@ -136,14 +139,14 @@ def _convert(array: np.ndarray, channels: int) -> np.ndarray:
     return array
 
 
-def split_pairs(pairs: list[PairSource], fraction: float, seed: int) -> tuple[list[PairSource], list[PairSource]]:
-    """A deterministic (train, validation) split; the validation share is `fraction`."""
+def holdout_split(items: list[T], fraction: float, seed: int) -> tuple[list[T], list[T]]:
+    """A deterministic (train, validation) split of pairs or files; the validation share is `fraction`."""
     if not 0 < fraction < 1:
         raise GantoolError(f"validation fraction must be in (0, 1), got {fraction}")
-    order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed)).tolist()
-    n_val = max(1, round(len(pairs) * fraction))
-    if n_val >= len(pairs):
-        raise GantoolError(f"a validation fraction of {fraction} leaves no training pairs out of {len(pairs)}")
+    order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = max(1, round(len(items) * fraction))
+    if n_val >= len(items):
+        raise GantoolError(f"a validation fraction of {fraction} leaves no training items out of {len(items)}")
     val = sorted(order[:n_val])
     train = sorted(order[n_val:])
-    return [pairs[i] for i in train], [pairs[i] for i in val]
+    return [items[i] for i in train], [items[i] for i in val]

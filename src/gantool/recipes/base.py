@@ -21,6 +21,8 @@ Stats = dict[str, Tensor]
 
 class Recipe(nn.Module):
     name: ClassVar[str]
+    # image-to-image recipes: translation direction ("a2b", "b2a") -> key of its generator
+    translation_generators: ClassVar[dict[str, str]] = {}
 
     def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
         super().__init__()

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from gantool.adversarial import AdversarialLoss
 from gantool.config import Config, register_model_config
-from gantool.data.paired import PairedImages, find_pairs, split_pairs
+from gantool.data.paired import PairedImages, find_pairs, holdout_split
 from gantool.errors import GantoolError
 from gantool.losses import l1_loss
 from gantool.networks import DISCRIMINATORS, GENERATORS
@@ -65,6 +65,7 @@ def as_rgb(images: Tensor) -> Tensor:
 @RECIPES.register("pix2pix")
 class Pix2PixRecipe(Recipe):
     name = "pix2pix"
+    translation_generators = {"a2b": "G"}  # one direction: the one it was trained in (data.direction)
 
     def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
         super().__init__(cfg, meta)
@@ -97,7 +98,7 @@ class Pix2PixRecipe(Recipe):
         if d.val:
             val_pairs = find_pairs(d.val)
         elif d.val_fraction > 0:
-            pairs, val_pairs = split_pairs(pairs, d.val_fraction, cfg.train.seed)
+            pairs, val_pairs = holdout_split(pairs, d.val_fraction, cfg.train.seed)
         common = dict(size=d.image_size, channels_a=d.channels, channels_b=d.channels_b or d.channels,
                       preprocess=d.preprocess, load_size=d.load_size)
         train_set = PairedImages(pairs, flip=d.hflip, train=True, **common)
