@@ -92,3 +92,14 @@ def test_stream_with_workers_matches_without():
     a = [next(s)["images"].tolist() for s in [BatchStream(_Numbers(), 4, seed=3, num_workers=2)] for _ in range(5)]
     b = [next(s)["images"].tolist() for s in [BatchStream(_Numbers(), 4, seed=3)] for _ in range(5)]
     assert a == b
+
+
+def test_a_loader_stream_leaves_the_global_rng_alone():
+    """Resumed runs restore the global RNG; building the stream must not draw from it."""
+    import torch
+
+    from gantool.data.stream import BatchStream
+
+    before = torch.get_rng_state().clone()
+    next(BatchStream(list(range(10)), 3, seed=0, position=2))
+    assert torch.equal(before, torch.get_rng_state())

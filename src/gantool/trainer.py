@@ -205,6 +205,7 @@ class Trainer:
             "optim_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
+            "recipe_state": self.recipe.extra_state(),
             "rng": capture_rng(),
         }
 
@@ -218,6 +219,7 @@ class Trainer:
         if state.get("scaler_g"):
             self.scaler_g.load_state_dict(state["scaler_g"])
             self.scaler_d.load_state_dict(state["scaler_d"])
+        self.recipe.load_extra_state(state.get("recipe_state") or {})
         self.step, self.d_updates = int(state["step"]), int(state["d_updates"])
         self.elapsed = float(state.get("elapsed", 0.0))
         restore_rng(state["rng"])

@@ -56,8 +56,12 @@ class BatchStream:
             self._plan: tuple[int, Tensor, Tensor] | None = None
         else:
             sampler = _PlanSampler(n, self.batch_size, seed, position)
+            # a generator of its own: the loader draws its worker seed from it, not from the global
+            # RNG, which a resumed run has restored and must leave as the interrupted run had it
+            own_rng = torch.Generator().manual_seed(seed * 1_000_003 + position)
             self._iter = iter(DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                                         pin_memory=pin_memory, persistent_workers=num_workers > 0))
+                                         pin_memory=pin_memory, persistent_workers=num_workers > 0,
+                                         generator=own_rng))
 
     def __iter__(self) -> "BatchStream":
         return self

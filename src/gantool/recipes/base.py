@@ -40,6 +40,13 @@ class Recipe(nn.Module):
         """Validation metrics (prefixed val_) of `generators` on `dataset`; none by default."""
         return {}
 
+    def extra_state(self) -> dict[str, Tensor]:
+        """State outside the networks that checkpoints must keep for an exact resume (e.g. image pools)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Tensor]) -> None:
+        """Restore what `extra_state` returned."""
+
     def generate(self, batch: Batch) -> Batch:
         """The generator outputs for this batch (with autograd graph when grad is enabled)."""
         raise NotImplementedError

@@ -85,6 +85,13 @@ class ImagePool:
     def __len__(self) -> int:
         return len(self.images)
 
+    def state(self) -> Tensor:
+        """The stored images as one tensor (empty when none), for checkpoints."""
+        return torch.cat(self.images) if self.images else torch.empty(0)
+
+    def load_state(self, images: Tensor) -> None:
+        self.images = [image[None].clone() for image in images][: self.size]
+
     @torch.no_grad()
     def query(self, images: Tensor) -> Tensor:
         if self.size == 0:
@@ -97,7 +104,7 @@ class ImagePool:
                 chosen.append(image)
             elif torch.rand(()) < 0.5:
                 index = int(torch.randint(len(self.images), ()))
-                chosen.append(self.images[index].to(image.dtype))
+                chosen.append(self.images[index].to(image))
                 self.images[index] = image.clone()
             else:
                 chosen.append(image)
@@ -142,6 +149,16 @@ class CycleGANRecipe(Recipe):
                 f"data.image_size {cfg.data.image_size} does not suit {m.generator}: training crops must be a "
                 f"multiple of {multiple} (e.g. {max(multiple, cfg.data.image_size // multiple * multiple)})"
             )
+
+    def extra_state(self) -> dict[str, Tensor]:
+        # the pools are part of the training state: a resumed run shows D the same history
+        return {"pool_a": self.pool_a.state(), "pool_b": self.pool_b.state()}
+
+    def load_extra_state(self, state: dict[str, Tensor]) -> None:
+        device = next(self.parameters()).device
+        for key, pool in (("pool_a", self.pool_a), ("pool_b", self.pool_b)):
+            if key in state:
+                pool.load_state(state[key].to(device))
 
     @classmethod
     def build_data(cls, cfg: Config) -> tuple[Dataset, Dataset | None, dict[str, Any]]:
