@@ -38,6 +38,7 @@ CYCLEGAN_DEFAULTS = {
     "data": {"dataset": "unpaired", "image_size": 256, "channels": 3, "batch_size": 1, "hflip": True,
              "preprocess": "resize_and_crop"},
     "loss": {"objective": "lsgan"},
+    "optim": {"lr_decay_fraction": 0.5},  # with --steps instead of epochs: decay over the second half
     "train": {"epochs": 100, "decay_epochs": 100, "ema_decay": 0.0, "samples_per_class": 4, "log_every": 100,
               "sample_every": 1000, "checkpoint_every": 1000, "val_every": 1000},
 }
