@@ -154,15 +154,15 @@ def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lamb
       gantool train cyclegan --a day/ --b night/
       gantool train cyclegan --data horse2zebra/ --size 128 --generator resnet_6blocks --epochs 50 --decay-epochs 50
     """
-    if resume is None:
-        if data_dir is not None and (dir_a is not None or dir_b is not None):
-            raise click.UsageError("give either --data DIR or --a DIR --b DIR, not both")
-        if data_dir is None and (dir_a is None or dir_b is None):
-            raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
+    if data_dir is not None and (dir_a is not None or dir_b is not None):
+        raise click.UsageError("give either --data DIR or --a DIR --b DIR, not both")
+    if (dir_a is None) != (dir_b is None):
+        raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
     if steps is not None and (epochs is not None or decay_epochs is not None):
         raise click.UsageError("give the training length as --steps or as --epochs/--decay-epochs, not both")
     values = {"data.root": str(data_dir or dir_a) if (data_dir or dir_a) else None,
-              "data.root_b": str(dir_b) if dir_b else None, "data.image_size": size, "model.generator": generator,
+              # --data holds both domains: a domain B folder from a --config must not linger
+              "data.root_b": str(dir_b) if dir_b else ("null" if data_dir else None), "data.image_size": size, "model.generator": generator,
               "train.epochs": epochs, "train.decay_epochs": decay_epochs,
               "model.lambda_a": lambda_cycle, "model.lambda_b": lambda_cycle, "model.lambda_identity": lambda_identity,
               "data.val": str(val_dir) if val_dir else None, "data.val_fraction": val_fraction,
@@ -170,4 +170,6 @@ def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lamb
               "data.channels_b": channels_b, "loss.objective": objective,
               **common_values(steps, batch_size, workers, resume, device, precision, seed)}
     cfg = resolve_config("cyclegan", config_file, values, overrides)
+    if resume is None and not cfg.data.root:
+        raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
     run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run)
