@@ -18,6 +18,7 @@ from gantool.run import train
 from gantool.translate import load_translator
 from gantool_cli.main import cli
 from tests.conftest import require_dataset
+from tests.test_pix2pix import aligned_dir  # noqa: F401  (a fixture)
 
 TINY_CG = ["model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4", "data.image_size=32", "train.steps=4",
            "train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2", "train.val_every=2",
@@ -252,15 +253,10 @@ def test_translate_cli_direction(trained_cg, unpaired_dir, tmp_path):
         assert len(outputs) == 2 and Image.open(outputs[0]).size == (48, 40)
 
 
-def test_pix2pix_has_one_direction(tmp_path):
-    from tests.test_pix2pix import TINY_P2P, _gradient_pair
+def test_pix2pix_has_one_direction(aligned_dir, tmp_path):
+    from tests.test_pix2pix import TINY_P2P
 
-    folder = tmp_path / "aligned"
-    folder.mkdir()
-    for i in range(2):
-        a, b = _gradient_pair()
-        Image.fromarray(np.concatenate([a, b], axis=1)).save(folder / f"{i}.png")
-    cfg = apply_overrides(default_config("pix2pix"), TINY_P2P + [f"data.root={folder}", "train.steps=1"])
+    cfg = apply_overrides(default_config("pix2pix"), TINY_P2P + [f"data.root={aligned_dir}", "train.steps=1"])
     result = train(cfg, out=tmp_path / "p2p", quiet=True)
     with pytest.raises(GantoolError, match="one direction only"):
         load_translator(result.run_dir, direction="b2a")

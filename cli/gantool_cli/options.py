@@ -36,6 +36,32 @@ def common_train_options(func: Callable) -> Callable:
     return func
 
 
+OBJECTIVES = ["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"]
+PREPROCESS = ["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
+
+
+def translation_data_options(what: str, held_out: str, preprocess: str, objective: str) -> Callable:
+    """Options the image-to-image recipes share, with the words that differ between them."""
+    options = [
+        click.option("--val", "val_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     help=f"Validation {what}: {held_out} into metrics.jsonl."),
+        click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
+                     help=f"Or hold out this share of the training {'pairs' if 'pair' in what else 'images of each domain'}"
+                          " for validation."),
+        click.option("--preprocess", type=click.Choice(PREPROCESS),
+                     help=f"Augmentation {preprocess} [default: resize_and_crop, 286 -> 256 random crop]."),
+        click.option("--no-flip", is_flag=True, help="No random horizontal flips."),
+        click.option("--objective", type=click.Choice(OBJECTIVES), help=f"GAN objective [default: {objective}]."),
+    ]
+
+    def apply(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 def common_values(steps, batch_size, workers, resume, device, precision, seed) -> dict[str, Any]:
     """Config keys of the options every `train` command shares (None: not given). With --resume,
     --steps is the run's new total and is applied to the checkpoint's config instead."""

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from gantool_cli.options import common_train_options, common_values, resolve_config
+from gantool_cli.options import (OBJECTIVES, common_train_options, common_values, resolve_config,
+                                 translation_data_options)
 
 
 @click.group()
@@ -42,7 +43,7 @@ def run_training(cfg, out, resume, steps, quiet: bool, dry_run: bool) -> None:
               help="For --data mnist: folder with the MNIST IDX files (.gz or not); downloaded there if absent.")
 @click.option("--image-size", type=click.IntRange(min=8), help="Image side in pixels (28, 32, 56, 64, ...) [default: 28].")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="1 (grayscale) or 3 (RGB) [default: 1].")
-@click.option("--objective", type=click.Choice(["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"]),
+@click.option("--objective", type=click.Choice(OBJECTIVES),
               help="GAN objective [default: nonsaturating].")
 @click.option("--d-steps", type=click.IntRange(min=1), help="Discriminator updates per generator update [default: 1].")
 @common_train_options
@@ -79,15 +80,8 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, config_file,
 @click.option("--size", type=click.IntRange(min=8), help="Training crop size in pixels [default: 256].")
 @click.option("--generator", type=click.Choice(["unet_256", "unet_128", "unet_64"]),
               help="U-Net depth; crops must be multiples of 256, 128 or 64 [default: the deepest that fits --size].")
-@click.option("--val", "val_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Validation pairs (same layout); their L1/PSNR/SSIM go into metrics.jsonl.")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
-              help="Or hold out this share of the training pairs for validation.")
-@click.option("--preprocess", type=click.Choice(["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]),
-              help="Augmentation applied identically to A and B [default: resize_and_crop, 286 -> 256 random crop].")
-@click.option("--no-flip", is_flag=True, help="No random horizontal flips.")
-@click.option("--objective", type=click.Choice(["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"]),
-              help="GAN objective [default: nonsaturating, the reference's 'vanilla' BCE].")
+@translation_data_options("pairs (same layout)", "their L1/PSNR/SSIM", "applied identically to A and B",
+                          "nonsaturating, the reference's 'vanilla' BCE")
 @click.option("--lambda-l1", type=click.FloatRange(min=0), help="Weight of the L1 loss [default: 100].")
 @common_train_options
 def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preprocess, no_flip, objective, lambda_l1,
@@ -129,17 +123,10 @@ def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preproc
               help="Weight of both cycle-consistency losses, A->B->A and B->A->B [default: 10].")
 @click.option("--lambda-identity", type=click.FloatRange(min=0),
               help="Identity loss weight relative to --lambda-cycle; 0 turns it off [default: 0.5].")
-@click.option("--val", "val_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Validation images in the CycleGAN layout (testA/ + testB/, or A/ + B/): cycle L1 into metrics.jsonl.")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
-              help="Or hold out this share of each domain's images for validation.")
-@click.option("--preprocess", type=click.Choice(["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]),
-              help="Augmentation, drawn independently per domain [default: resize_and_crop, 286 -> 256 random crop].")
-@click.option("--no-flip", is_flag=True, help="No random horizontal flips.")
+@translation_data_options("images in the CycleGAN layout (testA/ + testB/, or A/ + B/)",
+                          "their cycle-reconstruction L1", "drawn independently per domain", "lsgan, as the paper")
 @click.option("--channels-a", type=click.Choice(["1", "3"]), help="Channels of domain A images [default: 3].")
 @click.option("--channels-b", type=click.Choice(["1", "3"]), help="Channels of domain B images [default: as A].")
-@click.option("--objective", type=click.Choice(["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"]),
-              help="GAN objective [default: lsgan, as the paper].")
 @common_train_options
 def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lambda_cycle, lambda_identity, val_dir,
              val_fraction, preprocess, no_flip, channels_a, channels_b, objective, config_file, steps, batch_size,

@@ -96,6 +96,16 @@ def build_pair_transform(preprocess: str, size: int, load_size: int, flip: bool)
     return A.Compose(steps, additional_targets={"target": "image"})
 
 
+def view_transform(preprocess: str, size: int, load_size: int, flip: bool, train: bool) -> A.Compose:
+    """The random augmentation of training samples, or the fixed view (resize, no crop or flip)
+    of validation samples. `load_size` 0 means size * 286 / 256, the reference's ratio."""
+    load_size = load_size or round(size * 286 / 256)
+    if not train:
+        preprocess = "resize_and_crop" if preprocess == "resize_and_crop" else "scale_width"
+        load_size, flip = size, False
+    return build_pair_transform(preprocess, size, load_size, flip)
+
+
 class PairedImages(Dataset):
     """Yields {"A": (Ca, S, S), "B": (Cb, S, S)} in [-1, 1] and "path" of the pair's first file."""
 
@@ -105,11 +115,7 @@ class PairedImages(Dataset):
         if not pairs:
             raise GantoolError("no image pairs to train on")
         self.pairs, self.channels_a, self.channels_b = pairs, channels_a, channels_b
-        load_size = load_size or round(size * 286 / 256)
-        if not train:  # validation: a fixed view, no random crop or flip
-            preprocess = "resize_and_crop" if preprocess == "resize_and_crop" else "scale_width"
-            load_size, flip = size, False
-        self.transform = build_pair_transform(preprocess, size, load_size, flip)
+        self.transform = view_transform(preprocess, size, load_size, flip, train)
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from gantool.data.images import IMAGE_SUFFIXES, list_images, load_image, to_tensor
-from gantool.data.paired import build_pair_transform
+from gantool.data.paired import view_transform
 from gantool.errors import GantoolError
 
 # subfolder names of the CycleGAN layout, in the order they are looked for
@@ -62,12 +62,8 @@ class UnpairedImages(Dataset):
             raise GantoolError("unpaired training needs images in both domains")
         self.files_a, self.files_b = files_a, files_b
         self.channels_a, self.channels_b, self.train = channels_a, channels_b, train
-        load_size = load_size or round(size * 286 / 256)
-        if not train:  # validation: a fixed view, no random crop or flip
-            preprocess = "resize_and_crop" if preprocess == "resize_and_crop" else "scale_width"
-            load_size, flip = size, False
-        self.transform_a = build_pair_transform(preprocess, size, load_size, flip)
-        self.transform_b = build_pair_transform(preprocess, size, load_size, flip)
+        self.transform_a = view_transform(preprocess, size, load_size, flip, train)
+        self.transform_b = view_transform(preprocess, size, load_size, flip, train)
 
     def __len__(self) -> int:
         return max(len(self.files_a), len(self.files_b))
