@@ -56,3 +56,46 @@ def test_parzen_recovers_the_log_likelihood_of_a_known_density():
     assert result.mean == pytest.approx(true_mean_ll, abs=0.15)
     assert 0.005 < result.sigma < 0.05 and result.stderr < 0.05
     assert result.as_dict()["parzen_samples"] == 4000
+
+
+def test_class_coverage_measures_collapse():
+    from gantool.metrics.digits import class_coverage
+
+    uniform = class_coverage(torch.arange(10).repeat(20))
+    assert uniform["kl_to_uniform"] == pytest.approx(0.0) and uniform["classes_seen"] == 10
+    collapsed = class_coverage(torch.full((50,), 3))
+    assert collapsed["kl_to_uniform"] == pytest.approx(np.log(10)) and collapsed["histogram"][3] == 1.0
+    half = class_coverage(torch.tensor([0, 1] * 10))
+    assert half["kl_to_uniform"] == pytest.approx(np.log(5)) and half["classes_seen"] == 2
+
+
+def test_judge_distances_have_a_floor_below_a_shifted_set():
+    """With an (untrained) judge as feature map: real vs real sits below real vs corrupted."""
+    from gantool.metrics.digits import judge_distances
+    from gantool.metrics.judge import DigitJudge
+
+    torch.manual_seed(0)
+    judge = DigitJudge()
+    base = torch.rand(600, 1, 28, 28) * 2 - 1
+    real, reference = base[:300], base[300:]
+    corrupted = (torch.rand(300, 1, 28, 28) * 2 - 1).clamp(-1, -0.5)
+    result = judge_distances(judge, corrupted, real, reference, kid_subsets=5, kid_subset_size=100)
+    assert result["features"] == "digit-judge-128d"
+    assert result["fid_real_floor"] < result["fid"] and result["kid_real_floor"] < result["kid"]
+
+
+def test_cas_trains_on_generated_and_tests_on_real():
+    """"Digits" drawn as smooth class-specific patterns: a classifier trained on generated copies
+    classifies held-out copies; with labels unrelated to the images it cannot."""
+    from gantool.metrics.digits import classification_accuracy_score
+
+    generator = torch.Generator().manual_seed(0)
+    coarse = torch.rand(10, 1, 4, 4, generator=generator) * 2 - 1
+    patterns = torch.nn.functional.interpolate(coarse, size=(28, 28), mode="bilinear", align_corners=False)
+    labels = torch.arange(10).repeat(100)
+    images = patterns[labels] + 0.1 * torch.randn(1000, 1, 28, 28, generator=generator)
+    test_labels = torch.arange(10).repeat(10)
+    test = patterns[test_labels] + 0.1 * torch.randn(100, 1, 28, 28, generator=generator)
+    assert classification_accuracy_score(images, labels, test, test_labels, epochs=3) > 0.9
+    shuffled = labels[torch.randperm(1000, generator=generator)]
+    assert classification_accuracy_score(images, shuffled, test, test_labels, epochs=3) < 0.5

@@ -65,23 +65,21 @@ def predict(judge: DigitJudge, images: Tensor, batch_size: int = 1000) -> Tensor
                       for i in range(0, len(images), batch_size)])
 
 
-def train_judge(data_root: str | Path, epochs: int = 3, seed: int = 0, device: str = "cpu",
-                log: Callable[[str], None] = print) -> tuple[DigitJudge, float]:
-    """Train on MNIST train (with small random shifts), return the judge and its test accuracy."""
+def fit_classifier(images: Tensor, labels: Tensor, epochs: int = 3, seed: int = 0, device: str = "cpu",
+                   after_epoch: Callable[[int, DigitJudge], None] | None = None) -> DigitJudge:
+    """A fresh `DigitJudge` trained on (images in [-1, 1] or uint8, labels), with small random shifts."""
     torch.manual_seed(seed)
-    images, labels = load_mnist(data_root, train=True)
-    test_images, test_labels = load_mnist(data_root, train=False)
     judge = DigitJudge().to(device)
     optimizer = torch.optim.Adam(judge.parameters(), lr=2e-3)
-    steps_per_epoch = len(images) // 128
+    steps_per_epoch = max(1, len(images) // 128)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 2e-3, total_steps=epochs * steps_per_epoch)
-    start = time.perf_counter()
     for epoch in range(epochs):
         judge.train()
         order = torch.randperm(len(images))
         for b in range(steps_per_epoch):
             idx = order[b * 128:(b + 1) * 128]
-            x = to_unit_range(images[idx])
+            x = images[idx]
+            x = to_unit_range(x) if x.dtype == torch.uint8 else x.float()
             shift = torch.randint(-2, 3, (2,))
             x = torch.roll(x, shifts=(int(shift[0]), int(shift[1])), dims=(2, 3))
             loss = F.cross_entropy(judge(x.to(device)), labels[idx].to(device))
@@ -89,9 +87,25 @@ def train_judge(data_root: str | Path, epochs: int = 3, seed: int = 0, device: s
             loss.backward()
             optimizer.step()
             schedule.step()
-        accuracy = (predict(judge, to_unit_range(test_images)) == test_labels).float().mean().item()
-        log(f"judge epoch {epoch + 1}/{epochs}: test accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f}s)")
-    return judge.cpu().eval(), accuracy
+        if after_epoch is not None:
+            after_epoch(epoch, judge)
+    return judge.cpu().eval()
+
+
+def train_judge(data_root: str | Path, epochs: int = 3, seed: int = 0, device: str = "cpu",
+                log: Callable[[str], None] = print) -> tuple[DigitJudge, float]:
+    """Train on MNIST train (with small random shifts), return the judge and its test accuracy."""
+    images, labels = load_mnist(data_root, train=True)
+    test_images, test_labels = load_mnist(data_root, train=False)
+    start = time.perf_counter()
+    accuracies: list[float] = []
+
+    def report(epoch: int, judge: DigitJudge) -> None:
+        accuracies.append((predict(judge, to_unit_range(test_images)) == test_labels).float().mean().item())
+        log(f"judge epoch {epoch + 1}/{epochs}: test accuracy {accuracies[-1]:.4f} ({time.perf_counter() - start:.0f}s)")
+
+    judge = fit_classifier(images, labels, epochs, seed, device, after_epoch=report)
+    return judge, accuracies[-1]
 
 
 def load_judge(data_root: str | Path | None = None, cache_dir: str | Path | None = None,
