@@ -99,3 +99,55 @@ def test_cas_trains_on_generated_and_tests_on_real():
     assert classification_accuracy_score(images, labels, test, test_labels, epochs=3) > 0.9
     shuffled = labels[torch.randperm(1000, generator=generator)]
     assert classification_accuracy_score(images, shuffled, test, test_labels, epochs=3) < 0.5
+
+
+def _fake_judge_in_cache(accuracy=0.99):
+    """An untrained judge where load_judge looks (the test cache), so no MNIST training runs."""
+    import json
+    import os
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    from gantool.metrics.judge import JUDGE_FILE, JUDGE_INFO, DigitJudge
+
+    cache = Path(os.environ["GANTOOL_CACHE"])
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    save_file({k: v.contiguous() for k, v in DigitJudge().state_dict().items()}, str(cache / JUDGE_FILE))
+    (cache / JUDGE_INFO).write_text(json.dumps({"test_accuracy": accuracy}))
+
+
+def test_eval_checkpoint_runs_every_digit_metric(tiny_cfg, tmp_path, mnist_root):
+    from click.testing import CliRunner
+
+    from gantool.run import train
+    from gantool_cli.main import cli
+
+    _fake_judge_in_cache()
+    run = train(tiny_cfg, out=tmp_path / "run", quiet=True)
+    result = CliRunner().invoke(cli, ["eval", str(run.run_dir), "--data", str(mnist_root), "--n", "200",
+                                      "--parzen-samples", "100"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    scores = json.loads((run.run_dir / "eval.json").read_text())
+    assert {"accuracy", "coverage", "fid", "kid", "cas", "parzen"} <= set(scores)
+    assert len(scores["accuracy"]["per_class"]) == 10 and 0 <= scores["accuracy"]["accuracy"] <= 1
+    assert scores["fid"]["features"] == "digit-judge-128d" and scores["fid"]["real_floor"] >= 0
+    assert scores["parzen"]["parzen_samples"] == 100 and "Theis" in scores["parzen"]["note"]
+    assert len((run.run_dir / "eval.jsonl").read_text().splitlines()) == 1
+    assert "accuracy" in result.output and "parzen_ll=" in result.output
+
+
+def test_eval_checkpoint_names_what_is_missing(tiny_cfg, tmp_path):
+    from click.testing import CliRunner
+
+    from gantool.run import train
+    from gantool_cli.main import cli
+
+    run = train(tiny_cfg, out=tmp_path / "run", quiet=True)
+    wrong = CliRunner().invoke(cli, ["eval", str(run.run_dir), "--metrics", "cycle"])
+    assert wrong.exit_code != 0 and "valid: accuracy, cas, coverage, fid, kid, parzen" in wrong.output
+    no_data = CliRunner().invoke(cli, ["eval", str(run.run_dir), "--metrics", "accuracy"])
+    assert no_data.exit_code != 0 and "--data" in no_data.output

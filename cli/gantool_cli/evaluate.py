@@ -9,9 +9,77 @@ import click
 from gantool_cli.options import DEVICE_HELP
 
 
-@click.group("eval")
+class EvalGroup(click.Group):
+    """`gantool eval CHECKPOINT ...` picks metrics by recipe; `gantool eval pix2pix|cyclegan ...`
+    are the detailed per-recipe commands."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "checkpoint", self.commands["checkpoint"], args
+        return super().resolve_command(ctx, args)
+
+
+@click.group("eval", cls=EvalGroup)
 def evaluate() -> None:
-    """Evaluate a trained model against held-out data."""
+    """Evaluate a trained model: `gantool eval CHECKPOINT [--data DIR]` runs the metrics that suit
+    its recipe; `gantool eval pix2pix|cyclegan --help` for the detailed per-recipe commands.
+
+    \b
+    Examples:
+      gantool eval runs/cgan --data ../shared/data/mnist          # digits: judge metrics, CAS, Parzen
+      gantool eval runs/cgan --data ../shared/data/mnist --metrics accuracy,coverage --n 2000
+      gantool eval runs/facades --data facades/test               # pix2pix: L1 / PSNR / SSIM
+    """
+
+
+@evaluate.command("checkpoint", hidden=True)
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Real data: MNIST IDX folder (cgan), paired test images (pix2pix), testA/ + testB/ (cyclegan).")
+@click.option("--metrics", "metric_names", help="Comma-separated metrics [default: all that suit the recipe].")
+@click.option("--n", type=click.IntRange(min=20), default=10000, show_default=True,
+              help="Generated samples (cgan: equally many per class).")
+@click.option("--parzen-samples", type=click.IntRange(min=10), default=10000, show_default=True,
+              help="Generated samples in the Parzen window estimate (at most --n).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples and of CAS training.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON results [default: eval.json in the run folder, or here]; also appended to eval.jsonl.")
+def evaluate_checkpoint(checkpoint, data_dir, metric_names, n, parzen_samples, seed, out) -> None:
+    import json
+
+    from gantool.checkpoint import load_generator_state
+    from gantool.evaluation import write_json
+    from gantool.metrics.suite import EvalContext, metrics_for, run_metrics
+
+    recipe = load_generator_state(checkpoint)["recipe"]
+    names = [m.strip() for m in metric_names.split(",") if m.strip()] if metric_names else None
+    ctx = EvalContext(checkpoint, recipe, data_dir, n=n, parzen_samples=min(parzen_samples, n), seed=seed,
+                      log=lambda line: click.echo(line, err=True))
+    result = run_metrics(ctx, names)
+    folder = checkpoint if checkpoint.is_dir() else Path(".")
+    out = out or folder / "eval.json"
+    write_json(result, out)
+    with (out.parent / "eval.jsonl").open("a") as f:
+        f.write(json.dumps(result) + "\n")
+    click.echo(f"{recipe} model {checkpoint} (metrics available: {', '.join(metrics_for(recipe))})")
+    for name, values in result.items():
+        if isinstance(values, dict):
+            click.echo(f"  {name:<10} " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                   for k, v in _flat(values).items()))
+    click.echo(f"results: {out}")
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    """Scalars of a nested result, with dotted keys (lists such as histograms are left to the JSON)."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float)) and key not in ("std",):
+            flat[f"{prefix}{key}"] = value
+        elif isinstance(value, str) and key != "note":
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 @evaluate.command("pix2pix")

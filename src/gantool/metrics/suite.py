@@ -1,0 +1,211 @@
+"""`gantool eval CHECKPOINT`: the metrics that suit a checkpoint's recipe, by name.
+
+Each metric is registered with the recipes it applies to and whether it runs by default. Digit
+models (cgan, 10 classes) get the judge's metrics and the Parzen estimate; pix2pix models their
+paired L1/PSNR/SSIM; CycleGAN models their cycle-reconstruction scores. Results are one JSON
+object, which the command writes as eval.json and appends to eval.jsonl in the run folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from gantool.errors import GantoolError
+from gantool.registry import Registry
+
+
+@dataclass
+class EvalContext:
+    """What a metric may use; expensive shared pieces (samples, judge) are computed once."""
+
+    checkpoint: Path
+    recipe: str
+    data: Path | None
+    n: int = 10000
+    parzen_samples: int = 10000
+    seed: int = 0
+    log: Callable[[str], None] = print
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+
+@dataclass(frozen=True)
+class Metric:
+    compute: Callable[[EvalContext], dict[str, Any]]
+    recipes: tuple[str, ...]
+    default: bool = True
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def metric(name: str, recipes: tuple[str, ...], default: bool = True) -> Callable:
+    def add(compute: Callable[[EvalContext], dict[str, Any]]) -> Callable:
+        METRICS.register(name)(Metric(compute, recipes, default))
+        return compute
+
+    return add
+
+
+def metrics_for(recipe: str) -> list[str]:
+    return [name for name in METRICS.names() if recipe in METRICS.get(name).recipes]
+
+
+def run_metrics(ctx: EvalContext, names: list[str] | None = None) -> dict[str, Any]:
+    """Run `names` (default: the recipe's default metrics) and gather their results."""
+    valid = metrics_for(ctx.recipe)
+    if names is None:
+        names = [n for n in valid if METRICS.get(n).default]
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise GantoolError(f"--metrics {','.join(unknown)}: not available for a {ctx.recipe} model; "
+                           f"valid: {', '.join(valid)}")
+    results: dict[str, Any] = {"checkpoint": str(ctx.checkpoint), "recipe": ctx.recipe}
+    for name in names:
+        ctx.log(f"computing {name} ...")
+        results[name] = METRICS.get(name).compute(ctx)
+    return results
+
+
+# ---------------------------------------------------------------- digits (cgan)
+def _mnist_root(ctx: EvalContext) -> Path:
+    if ctx.data is None:
+        raise GantoolError("digit metrics need the MNIST IDX files: pass --data DIR (e.g. ../shared/data/mnist)")
+    return ctx.data
+
+
+def _samples(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` class-conditional samples, equally many per class, and their requested labels."""
+    def make() -> tuple[torch.Tensor, torch.Tensor]:
+        from gantool.inference import load_sampler
+
+        sampler = load_sampler(ctx.checkpoint)
+        shape = (sampler.config.data.channels, sampler.config.data.image_size)
+        if sampler.num_classes != 10 or shape != (1, 28):
+            raise GantoolError("digit metrics need a 10-class model of 28x28 grayscale digits; this one has "
+                               f"{sampler.num_classes} classes of {shape[1]} px with {shape[0]} channel(s)")
+        per_class = max(1, ctx.n // 10)
+        labels = torch.arange(10).repeat_interleave(per_class)
+        return sampler.sample(labels, seed=ctx.seed), labels
+    return ctx.once("samples", make)
+
+
+def _judge(ctx: EvalContext):
+    from gantool.metrics.judge import load_judge
+
+    return ctx.once("judge", lambda: load_judge(_mnist_root(ctx), log=ctx.log))
+
+
+def _mnist(ctx: EvalContext, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from gantool.data.digits import load_mnist
+    from gantool.data.images import to_unit_range
+
+    def make() -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = load_mnist(_mnist_root(ctx), train=train)
+        return to_unit_range(images), labels
+    return ctx.once(f"mnist_{'train' if train else 'test'}", make)
+
+
+def _predictions(ctx: EvalContext) -> torch.Tensor:
+    from gantool.metrics.judge import predict
+
+    return ctx.once("predictions", lambda: predict(_judge(ctx)[0], _samples(ctx)[0]))
+
+
+@metric("accuracy", ("cgan",))
+def _accuracy(ctx: EvalContext) -> dict[str, Any]:
+    images, labels = _samples(ctx)
+    correct = _predictions(ctx) == labels
+    judge_info = _judge(ctx)[1]
+    return {"accuracy": correct.float().mean().item(),
+            "per_class": {str(c): correct[labels == c].float().mean().item() for c in range(10)},
+            "n": len(labels), "judge_test_accuracy": judge_info["test_accuracy"]}
+
+
+@metric("coverage", ("cgan",))
+def _coverage(ctx: EvalContext) -> dict[str, Any]:
+    from gantool.metrics.digits import class_coverage
+
+    return class_coverage(_predictions(ctx))
+
+
+def _judge_distances(ctx: EvalContext) -> dict[str, Any]:
+    from gantool.metrics.digits import judge_distances
+
+    def make() -> dict[str, Any]:
+        test_images, _ = _mnist(ctx, train=False)
+        train_images, _ = _mnist(ctx, train=True)
+        generator = torch.Generator().manual_seed(ctx.seed)
+        reference = train_images[torch.randperm(len(train_images), generator=generator)[:len(test_images)]]
+        return judge_distances(_judge(ctx)[0], _samples(ctx)[0], test_images, reference)
+    return ctx.once("judge_distances", make)
+
+
+@metric("fid", ("cgan",))
+def _fid(ctx: EvalContext) -> dict[str, Any]:
+    d = _judge_distances(ctx)
+    return {"features": d["features"], "fid": d["fid"], "real_floor": d["fid_real_floor"],
+            "n_generated": d["n_generated"], "n_real": d["n_real"]}
+
+
+@metric("kid", ("cgan",))
+def _kid(ctx: EvalContext) -> dict[str, Any]:
+    d = _judge_distances(ctx)
+    return {"features": d["features"], "kid": d["kid"], "kid_std": d["kid_std"], "real_floor": d["kid_real_floor"]}
+
+
+@metric("cas", ("cgan",))
+def _cas(ctx: EvalContext) -> dict[str, Any]:
+    from gantool.metrics.digits import classification_accuracy_score
+
+    images, labels = _samples(ctx)
+    test_images, test_labels = _mnist(ctx, train=False)
+    score = classification_accuracy_score(images, labels, test_images, test_labels, seed=ctx.seed)
+    return {"cas": score, "trained_on": f"{len(images)} generated digits", "tested_on": "MNIST test (10,000)"}
+
+
+@metric("parzen", ("cgan",))
+def _parzen(ctx: EvalContext) -> dict[str, Any]:
+    from gantool.metrics.parzen import parzen_evaluation
+
+    images, _ = _samples(ctx)
+    samples = images[:ctx.parzen_samples]
+    train_images, _ = _mnist(ctx, train=True)
+    test_images, _ = _mnist(ctx, train=False)
+    generator = torch.Generator().manual_seed(ctx.seed)
+    validation = train_images[torch.randperm(len(train_images), generator=generator)[:1000]]
+    return parzen_evaluation(samples, validation, test_images).as_dict()
+
+
+# ------------------------------------------------------------ image translation
+@metric("paired", ("pix2pix",))
+def _paired(ctx: EvalContext) -> dict[str, Any]:
+    from gantool.evaluation import evaluate_pairs
+    from gantool.translate import load_translator
+
+    if ctx.data is None:
+        raise GantoolError("pix2pix metrics need paired test images: pass --data DIR")
+    result = evaluate_pairs(load_translator(ctx.checkpoint), ctx.data)
+    return {"n": result["n"], "direction": result["direction"], "summary": result["summary"]}
+
+
+@metric("cycle", ("cyclegan",))
+def _cycle(ctx: EvalContext) -> dict[str, Any]:
+    from gantool.data.unpaired import domain_folders
+    from gantool.evaluation import evaluate_cycle
+    from gantool.translate import load_translator
+
+    if ctx.data is None:
+        raise GantoolError("CycleGAN metrics need test images: pass --data DIR with testA/ and testB/")
+    folder_a, folder_b = domain_folders(ctx.data, split="test")
+    result = evaluate_cycle(load_translator(ctx.checkpoint, direction="a2b"),
+                            load_translator(ctx.checkpoint, direction="b2a"), folder_a, folder_b)
+    return {name: {"n": part["n"], "summary": part["summary"]} for name, part in result.items()}
