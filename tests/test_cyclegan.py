@@ -324,3 +324,15 @@ def test_short_real_training_on_facades_lowers_cycle_l1(tmp_path):
     l1_trained = _held_out_cycle_l1(trained.run_dir, split / "testA", split / "testB")
     l1_untrained = _held_out_cycle_l1(untrained.run_dir, split / "testA", split / "testB")
     assert l1_trained < 0.6 * l1_untrained, (l1_trained, l1_untrained)
+
+
+def test_best_checkpoint_follows_the_validation_cycle_l1(trained_cg):
+    run = trained_cg.run_dir
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    values = [r["val_cycle_l1"] for r in records if "val_cycle_l1" in r]
+    assert len(values) == 2
+    best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
+    assert best["best_metric"] == pytest.approx(min(values))
+    assert best["step"] == [r["step"] for r in records if "val_cycle_l1" in r][values.index(min(values))]
+    assert [r["value"] for r in records if "best" in r][-1] == pytest.approx(min(values))
+    assert load_translator(run / "checkpoints" / "best.pt", direction="b2a") is not None

@@ -113,6 +113,8 @@ def test_training_writes_validation_metrics(trained_p2p):
     lines = [json.loads(l) for l in (trained_p2p.run_dir / "metrics.jsonl").read_text().splitlines()]  # noqa
     val = [l for l in lines if "val_l1" in l]
     assert [l["step"] for l in val] == [2, 4]
+    best = torch.load(trained_p2p.run_dir / "checkpoints" / "best.pt", weights_only=True)
+    assert best["best_metric"] == pytest.approx(min(l["val_l1"] for l in val))  # best.pt by validation L1
     assert all(0 <= l["val_ssim"] <= 1 and l["val_psnr"] > 0 for l in val)
     assert "loss_l1" in lines[0]
     grid = Image.open(trained_p2p.run_dir / "samples" / "step_0000004.png")

@@ -179,6 +179,7 @@ class Trainer:
         self.step = 0
         self.d_updates = 0
         self.elapsed = 0.0
+        self.best: float | None = None  # best value of the recipe's selection metric so far
         position = 0
         if resume_state is not None:
             position = self._restore(resume_state)
@@ -206,6 +207,7 @@ class Trainer:
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
             "recipe_state": self.recipe.extra_state(),
+            "best_metric": self.best,
             "rng": capture_rng(),
         }
 
@@ -220,6 +222,7 @@ class Trainer:
             self.scaler_g.load_state_dict(state["scaler_g"])
             self.scaler_d.load_state_dict(state["scaler_d"])
         self.recipe.load_extra_state(state.get("recipe_state") or {})
+        self.best = state.get("best_metric")
         self.step, self.d_updates = int(state["step"]), int(state["d_updates"])
         self.elapsed = float(state.get("elapsed", 0.0))
         restore_rng(state["rng"])
@@ -323,7 +326,19 @@ class Trainer:
             values = self.recipe.validate(generators, self.val_dataset, self.device)
         if values:
             _append_jsonl(metrics_path, {"step": self.step, **values})
+            self._keep_best(values, metrics_path)
         return values
+
+    def _keep_best(self, values: dict[str, float], metrics_path: Path) -> None:
+        """Save checkpoints/best.pt whenever the recipe's selection metric improves (lower is better)."""
+        key = self.recipe.selection_metric
+        if key is None or key not in values or not math.isfinite(values[key]):
+            return
+        if self.best is not None and values[key] >= self.best:
+            return
+        self.best = values[key]
+        save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / "best.pt")
+        _append_jsonl(metrics_path, {"step": self.step, "best": key, "value": values[key]})
 
     def fit(self, stop_at: int | None = None) -> TrainResult:
         from tqdm.auto import tqdm

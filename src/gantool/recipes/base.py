@@ -23,6 +23,8 @@ class Recipe(nn.Module):
     name: ClassVar[str]
     # image-to-image recipes: translation direction ("a2b", "b2a") -> key of its generator
     translation_generators: ClassVar[dict[str, str]] = {}
+    # the validation value (a key of `validate`'s result, lower is better) that picks best.pt
+    selection_metric: ClassVar[str | None] = None
 
     def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
         super().__init__()

@@ -66,6 +66,7 @@ def as_rgb(images: Tensor) -> Tensor:
 class Pix2PixRecipe(Recipe):
     name = "pix2pix"
     translation_generators = {"a2b": "G"}  # one direction: the one it was trained in (data.direction)
+    selection_metric = "val_l1"
 
     def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
         super().__init__(cfg, meta)
