@@ -132,7 +132,8 @@ def test_eval_checkpoint_runs_every_digit_metric(tiny_cfg, tmp_path, mnist_root)
     import json
 
     scores = json.loads((run.run_dir / "eval.json").read_text())
-    assert {"accuracy", "coverage", "fid", "kid", "cas", "parzen"} <= set(scores)
+    assert {"accuracy", "coverage", "fid", "kid", "cas", "parzen", "memorisation"} <= set(scores)
+    assert (run.run_dir / "memorisation.png").is_file()
     assert len(scores["accuracy"]["per_class"]) == 10 and 0 <= scores["accuracy"]["accuracy"] <= 1
     assert scores["fid"]["features"] == "digit-judge-128d" and scores["fid"]["real_floor"] >= 0
     assert scores["parzen"]["parzen_samples"] == 100 and "Theis" in scores["parzen"]["note"]
@@ -148,7 +149,7 @@ def test_eval_checkpoint_names_what_is_missing(tiny_cfg, tmp_path):
 
     run = train(tiny_cfg, out=tmp_path / "run", quiet=True)
     wrong = CliRunner().invoke(cli, ["eval", str(run.run_dir), "--metrics", "cycle"])
-    assert wrong.exit_code != 0 and "valid: accuracy, cas, coverage, fid, kid, parzen" in wrong.output
+    assert wrong.exit_code != 0 and "valid: accuracy, cas, coverage, fid, kid, memorisation, parzen" in wrong.output
     no_data = CliRunner().invoke(cli, ["eval", str(run.run_dir), "--metrics", "accuracy"])
     assert no_data.exit_code != 0 and "--data" in no_data.output
 
@@ -186,3 +187,20 @@ def test_inception_fid_matches_torchmetrics():
     ours = fid(extractor(real), extractor(fake))
     assert ours == pytest.approx(float(reference.compute()), rel=1e-3)
     assert extractor(real).shape == (24, 2048) and extractor.name == "inception-v3-pool3-2048d"
+
+
+def test_memorisation_tells_copies_from_new_images():
+    from gantool.metrics.memorisation import memorisation_grid, memorisation_report, nearest_neighbours
+
+    generator = torch.Generator().manual_seed(0)
+    train = torch.rand(300, 1, 8, 8, generator=generator) * 2 - 1
+    held_out = torch.rand(100, 1, 8, 8, generator=generator) * 2 - 1
+    distance, index = nearest_neighbours(train[[5, 17]] + 0.01, train)
+    assert index.tolist() == [5, 17] and distance.max() < 0.1
+    copies = train[:100] + 0.01 * torch.randn(100, 1, 8, 8, generator=generator)
+    copying = memorisation_report(copies, train, held_out)
+    fresh = memorisation_report(torch.rand(100, 1, 8, 8, generator=generator) * 2 - 1, train, held_out)
+    assert copying["median_ratio"] < 0.1 and copying["share_closer_than_held_out_p5"] > 0.9
+    assert 0.8 < fresh["median_ratio"] < 1.2
+    grid = memorisation_grid(copies, train, rows=3, per_row=4)
+    assert grid.shape == (15, 1, 8, 8) and torch.equal(grid[4], train[3])  # last column: nearest training image

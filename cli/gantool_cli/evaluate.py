@@ -53,11 +53,11 @@ def evaluate_checkpoint(checkpoint, data_dir, metric_names, n, parzen_samples, s
 
     recipe = load_generator_state(checkpoint)["recipe"]
     names = [m.strip() for m in metric_names.split(",") if m.strip()] if metric_names else None
-    ctx = EvalContext(checkpoint, recipe, data_dir, n=n, parzen_samples=min(parzen_samples, n), seed=seed,
-                      log=lambda line: click.echo(line, err=True))
-    result = run_metrics(ctx, names)
     folder = checkpoint if checkpoint.is_dir() else Path(".")
     out = out or folder / "eval.json"
+    ctx = EvalContext(checkpoint, recipe, data_dir, n=n, parzen_samples=min(parzen_samples, n), seed=seed,
+                      out_dir=out.parent, log=lambda line: click.echo(line, err=True))
+    result = run_metrics(ctx, names)
     write_json(result, out)
     with (out.parent / "eval.jsonl").open("a") as f:
         f.write(json.dumps(result) + "\n")

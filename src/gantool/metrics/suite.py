@@ -28,6 +28,7 @@ class EvalContext:
     n: int = 10000
     parzen_samples: int = 10000
     seed: int = 0
+    out_dir: Path = Path(".")  # where metrics that draw pictures put them
     log: Callable[[str], None] = print
     cache: dict[str, Any] = field(default_factory=dict)
 
@@ -183,6 +184,22 @@ def _parzen(ctx: EvalContext) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(ctx.seed)
     validation = train_images[torch.randperm(len(train_images), generator=generator)[:1000]]
     return parzen_evaluation(samples, validation, test_images).as_dict()
+
+
+@metric("memorisation", ("cgan",))
+def _memorisation(ctx: EvalContext) -> dict[str, Any]:
+    from gantool.metrics.memorisation import memorisation_grid, memorisation_report
+    from gantool.utils import save_image_grid
+
+    images, _ = _samples(ctx)
+    train_images, _ = _mnist(ctx, train=True)
+    test_images, _ = _mnist(ctx, train=False)
+    samples = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(ctx.seed))[:1000]]
+    report = memorisation_report(samples, train_images, test_images[:1000])
+    grid_path = ctx.out_dir / "memorisation.png"
+    save_image_grid(memorisation_grid(samples, train_images), grid_path, 6)
+    report["grid"] = str(grid_path)
+    return report
 
 
 # ------------------------------------------------------------ image translation
