@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-
-from gantool.checkpoint import atomic_write
 import torch.nn.functional as F
 
-from gantool.data.images import load_image, to_tensor
+from gantool.checkpoint import atomic_write
+from gantool.data.images import load_tensor
 from gantool.data.paired import PairedImages, find_pairs, match_by_name
 from gantool.data.unpaired import domain_images
 from gantool.recipes.pix2pix import image_scores
@@ -41,18 +40,14 @@ def evaluate_pairs(translator: Translator, data_root: str | Path, size: int | No
     return {"n": len(rows), "direction": cfg.data.direction, "summary": summarise(rows), "images": rows}
 
 
-def summarise(rows: list[dict[str, Any]], prefix: str = "") -> dict[str, dict[str, float]]:
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and standard deviation of each score over the rows."""
     summary = {}
     for key in SCORES:
-        values = torch.tensor([r[prefix + key] for r in rows], dtype=torch.float64)
+        values = torch.tensor([r[key] for r in rows], dtype=torch.float64)
         std = values.std().item() if len(values) > 1 else 0.0
         summary[key] = {"mean": values.mean().item(), "std": std if math.isfinite(std) else 0.0}
     return summary
-
-
-def _read(path: Path, channels: int) -> torch.Tensor:
-    return to_tensor(load_image(path, channels))[None]
 
 
 def _scores(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
@@ -67,10 +62,10 @@ def evaluate_cycle(a2b: Translator, b2a: Translator, dir_a: str | Path, dir_b: s
     against b), and with `paired` (files of the two folders correspond by name) the translations
     G(a) against b and F(b) against a. Each image is translated at its own size (or `size`)."""
     results: dict[str, Any] = {}
-    for name, folder, forward, backward in (("a2b2a", dir_a, a2b, b2a), ("b2a2b", dir_b, b2a, a2b)):
+    for name, domain, folder, forward, backward in (("a2b2a", "A", dir_a, a2b, b2a), ("b2a2b", "B", dir_b, b2a, a2b)):
         rows = []
-        for path in domain_images(folder, name[0].upper()):
-            image = _read(path, forward.in_channels)
+        for path in domain_images(folder, domain):
+            image = load_tensor(path, forward.in_channels)
             reconstruction = backward(forward(image, size=size), size=size)
             rows.append({"file": str(path), **_scores(reconstruction, image)})
             if progress:
@@ -81,8 +76,8 @@ def evaluate_cycle(a2b: Translator, b2a: Translator, dir_a: str | Path, dir_b: s
             rows = []
             for file_a, file_b in match_by_name(Path(dir_a), Path(dir_b)):
                 source, target = (file_b, file_a) if flip else (file_a, file_b)
-                output = translator(_read(source, translator.in_channels), size=size)
-                rows.append({"file": str(source), **_scores(output, _read(target, translator.out_channels))})
+                output = translator(load_tensor(source, translator.in_channels), size=size)
+                rows.append({"file": str(source), **_scores(output, load_tensor(target, translator.out_channels))})
                 if progress:
                     progress(1)
             results[f"paired_{name}"] = {"n": len(rows), "summary": summarise(rows), "images": rows}

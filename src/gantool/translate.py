@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gantool.config import Config
-from gantool.data.images import IMAGE_SUFFIXES, list_images, load_image, to_tensor
+from gantool.data.images import IMAGE_SUFFIXES, list_images, load_tensor
 from gantool.errors import GantoolError
 from gantool.inference import load_generators
 from gantool.networks.layers import per_image_statistics, use_batch_statistics
@@ -158,7 +158,7 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
 
 
 def read_for(translator: Translator, path: Path) -> Tensor:
-    return to_tensor(load_image(path, translator.in_channels))[None]
+    return load_tensor(path, translator.in_channels)
 
 
 def batches_by_shape(plan: list[tuple[Path, Path]], translator: Translator, batch_size: int

@@ -54,3 +54,8 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
     """HxW or HxWxC uint8 array -> (C, H, W) float tensor in [-1, 1]."""
     array = array[:, :, None] if array.ndim == 2 else array
     return to_unit_range(torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1))
+
+
+def load_tensor(path: Path, channels: int) -> torch.Tensor:
+    """An image file as a (1, C, H, W) batch in [-1, 1]."""
+    return to_tensor(load_image(path, channels))[None]

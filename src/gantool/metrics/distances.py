@@ -21,6 +21,14 @@ from torch import Tensor
 from gantool.errors import GantoolError
 
 
+def squared_distances(points: Tensor, centres: Tensor, centre_norms: Tensor | None = None) -> Tensor:
+    """(len(points), len(centres)) squared Euclidean distances between rows, in the inputs' dtype;
+    pass `centre_norms` (squared row norms of `centres`) when calling chunk by chunk."""
+    if centre_norms is None:
+        centre_norms = centres.pow(2).sum(1)
+    return (points.pow(2).sum(1, keepdim=True) - 2 * points @ centres.T + centre_norms).clamp_min(0)
+
+
 def gaussian_fit(features: Tensor) -> tuple[Tensor, Tensor]:
     """(mean, covariance) of (N, D) features, in float64."""
     if features.dim() != 2 or len(features) < 2:

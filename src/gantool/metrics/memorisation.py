@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gantool.metrics.distances import squared_distances
+
 
 def nearest_neighbours(queries: Tensor, pool: Tensor, chunk: int = 256) -> tuple[Tensor, Tensor]:
     """(distance, index) of the nearest `pool` item for each query, in pixel space, chunked."""
@@ -21,8 +23,7 @@ def nearest_neighbours(queries: Tensor, pool: Tensor, chunk: int = 256) -> tuple
     pool_norms = pool_flat.pow(2).sum(1)
     distances, indices = [], []
     for start in range(0, len(queries), chunk):
-        q = queries[start:start + chunk].flatten(1).float()
-        squared = (q.pow(2).sum(1, keepdim=True) - 2 * q @ pool_flat.T + pool_norms).clamp_min(0)
+        squared = squared_distances(queries[start:start + chunk].flatten(1).float(), pool_flat, pool_norms)
         best, index = squared.min(1)
         distances.append(best.sqrt())
         indices.append(index)

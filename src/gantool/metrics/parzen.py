@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from gantool.errors import GantoolError
+from gantool.metrics.distances import squared_distances
 
 DEFAULT_SIGMAS = tuple(float(s) for s in torch.logspace(-1, 0, 10))
 
@@ -29,8 +30,7 @@ def _squared_distances(points: Tensor, centres: Tensor, chunk: int = 500) -> Ten
     centre_norms = centres.pow(2).sum(1)
     rows = []
     for start in range(0, len(points), chunk):
-        p = points[start:start + chunk].double()
-        rows.append((p.pow(2).sum(1, keepdim=True) - 2 * p @ centres.T + centre_norms).clamp_min(0))
+        rows.append(squared_distances(points[start:start + chunk].double(), centres, centre_norms))
     return torch.cat(rows)
 
 

@@ -186,14 +186,11 @@ class CycleGANRecipe(Recipe):
         return train_set, val_set, meta
 
     def generate(self, batch: Batch) -> Batch:
-        G, F = self.generators["G"], self.generators["F"]
+        """Only the translations, which both phases need; the G-only outputs (reconstructions,
+        identities) are computed in `generator_loss`, so extra D steps never pay for them."""
         real_a, real_b = batch["A"], batch["B"]
-        fake_b, fake_a = G(real_a), F(real_b)
-        out = {"real_a": real_a, "real_b": real_b, "fake_b": fake_b, "fake_a": fake_a,
-               "rec_a": F(fake_b), "rec_b": G(fake_a)}
-        if self.cfg.model.lambda_identity > 0:
-            out["idt_b"], out["idt_a"] = G(real_b), F(real_a)  # G should leave B images as they are
-        return out
+        return {"real_a": real_a, "real_b": real_b,
+                "fake_b": self.generators["G"](real_a), "fake_a": self.generators["F"](real_b)}
 
     def discriminator_loss(self, batch: Batch, fakes: Batch, step: int, d_step: int) -> tuple[Tensor, Stats]:
         fake_b = self.pool_b.query(fakes["fake_b"].detach())
@@ -210,9 +207,13 @@ class CycleGANRecipe(Recipe):
 
     def generator_loss(self, batch: Batch, fakes: Batch, step: int) -> tuple[Tensor, Stats]:
         m = self.cfg.model
+        G, F = self.generators["G"], self.generators["F"]
+        outputs = {**fakes, "rec_a": F(fakes["fake_b"]), "rec_b": G(fakes["fake_a"])}
+        if m.lambda_identity > 0:
+            outputs["idt_b"], outputs["idt_a"] = G(fakes["real_b"]), F(fakes["real_a"])  # G should leave B as it is
         adv_b, _ = self.adversarial_b.generator_loss(self.discriminators["D_B"], fakes["fake_b"], step)
         adv_a, _ = self.adversarial_a.generator_loss(self.discriminators["D_A"], fakes["fake_a"], step)
-        losses = cycle_losses(fakes, m.lambda_a, m.lambda_b, m.lambda_identity)
+        losses = cycle_losses(outputs, m.lambda_a, m.lambda_b, m.lambda_identity)
         stats = {"loss_g_adv_b": adv_b.detach(), "loss_g_adv_a": adv_a.detach()}
         stats.update({key: value.detach() for key, value in losses.items()})
         return adv_a + adv_b + sum(losses.values()), stats
