@@ -1,5 +1,3 @@
-import json
-
 import pytest
 import torch
 
@@ -8,6 +6,7 @@ from gantool.config import apply_overrides
 from gantool.errors import GantoolError
 from gantool.losses import OBJECTIVES
 from gantool.run import train
+from gantool.runlog import read_records
 from gantool.trainer import lr_factor
 
 
@@ -15,7 +14,7 @@ def test_run_folder_layout(tiny_cfg, tmp_path):
     result = train(tiny_cfg, out=tmp_path / "run", quiet=True)
     run = result.run_dir
     assert (run / "config.yaml").is_file()
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    lines = read_records(run, "training")
     assert [m["step"] for m in lines] == [2, 4]
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "grad_norm_d", "lr_g", "lr_d", "it_per_s"):
         assert key in lines[-1]
@@ -60,7 +59,7 @@ def test_resume_is_exact(tiny_cfg, tmp_path, extra):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    losses = lambda run: [json.loads(l)["loss_g"] for l in (run / "metrics.jsonl").read_text().splitlines()]  # noqa
+    losses = lambda run: [r["loss_g"] for r in read_records(run, "training")]  # noqa
     assert losses(straight.run_dir) == losses(resumed.run_dir)
 
 
@@ -101,7 +100,7 @@ def test_learning_rate_schedule_is_constant_then_linear():
 def test_lr_decay_reaches_metrics(tiny_cfg, tmp_path):
     cfg = apply_overrides(tiny_cfg, ["train.steps=4", "train.log_every=1", "optim.lr_decay_steps=2", "optim.lr_g=2e-4"])
     result = train(cfg, out=tmp_path / "run", quiet=True)
-    lrs = [json.loads(l)["lr_g"] for l in (result.run_dir / "metrics.jsonl").read_text().splitlines()]  # noqa
+    lrs = [r["lr_g"] for r in read_records(result.run_dir, "training")]  # noqa
     assert lrs == pytest.approx([2e-4, 2e-4, 2e-4, 1e-4])
 
 

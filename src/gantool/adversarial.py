@@ -72,8 +72,15 @@ class AdversarialLoss:
         return loss, {"loss_g_adv": loss.detach()}
 
     def _scores(self, real_logits: Tensor, fake_logits: Tensor) -> dict[str, Tensor]:
-        """Mean D(x) and D(G(z)): probabilities for logistic objectives, raw scores otherwise."""
+        """Mean D(x) and D(G(z)) (probabilities for logistic objectives, raw scores otherwise) and
+        D's accuracy at its objective's decision threshold (what the diagnostics watch)."""
         real_logits, fake_logits = real_logits.detach().float(), fake_logits.detach().float()
         if self.objective.probabilistic:
-            return {"d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean()}
-        return {"d_real": real_logits.mean(), "d_fake": fake_logits.mean()}
+            scores = {"d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean()}
+        else:
+            scores = {"d_real": real_logits.mean(), "d_fake": fake_logits.mean()}
+        threshold = self.objective.decision_threshold
+        if threshold is not None:
+            scores["d_accuracy"] = 0.5 * ((real_logits > threshold).float().mean()
+                                          + (fake_logits < threshold).float().mean())
+        return scores

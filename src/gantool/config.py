@@ -151,6 +151,44 @@ class TrainConfig:
         _check(self.samples_per_class >= 1, "train.samples_per_class", "must be >= 1")
 
 
+@dataclass(frozen=True)
+class DiagnosticsConfig:
+    """When the training monitor warns (the README section "Training diagnostics" explains each warning).
+
+    A warning needs its condition to hold for `window` consecutive log records (every
+    `train.log_every` steps) after `warmup_steps`; the diversity and cheap-metric checks use the
+    sample and validation records instead.
+    """
+
+    enabled: bool = True
+    warmup_steps: int = 200  # every GAN starts far from equilibrium; no warnings before this step
+    window: int = 5  # consecutive log records a condition must hold
+    # vanishing generator gradients: D(G(z)) below this (logistic objectives; others: D accuracy
+    # above `d_overpowering_accuracy`) while the G gradient norm is below this share of its peak
+    vanishing_d_fake: float = 0.05
+    vanishing_grad_ratio: float = 0.01
+    d_overpowering_accuracy: float = 0.99  # D accuracy at or above: D wins every comparison
+    d_chance_margin: float = 0.02  # D accuracy below 0.5 + this: D has stopped telling real from fake
+    # mode collapse: mean pairwise distance of a fixed batch of generated images over that of real
+    # images, below this for `diversity_window` sample records; or class-coverage KL above `coverage_kl`
+    mode_collapse_ratio: float = 0.1
+    diversity_window: int = 2
+    coverage_kl: float = 0.5  # nats; 0 is uniform over classes, log(10) = 2.30 is a single class
+    # the cheap metric (the recipe's selection metric, lower is better)
+    progress_patience: int = 6  # evaluations without a new best by more than min_delta: no progress
+    progress_min_delta: float = 0.01  # relative improvement that counts as a new best
+    oscillation_loss: float = 0.25  # share of the progress so far lost again since the best: oscillation
+
+    def __post_init__(self) -> None:
+        for key in ("window", "diversity_window", "progress_patience"):
+            _check(getattr(self, key) >= 1, f"diagnostics.{key}", "must be >= 1")
+        _check(self.warmup_steps >= 0, "diagnostics.warmup_steps", "must be >= 0")
+        for key in ("vanishing_d_fake", "vanishing_grad_ratio", "d_overpowering_accuracy", "d_chance_margin",
+                    "mode_collapse_ratio", "progress_min_delta", "oscillation_loss"):
+            _check(0 <= getattr(self, key) <= 1, f"diagnostics.{key}", "must be in [0, 1]")
+        _check(self.coverage_kl >= 0, "diagnostics.coverage_kl", "must be >= 0")
+
+
 def batches_per_epoch(dataset_size: int, batch_size: int) -> int:
     """Full batches in one pass over the data (the last partial batch is dropped)."""
     return max(1, dataset_size // max(1, min(batch_size, dataset_size)))
@@ -220,6 +258,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
     def __post_init__(self) -> None:
         if self.model is None:

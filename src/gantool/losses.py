@@ -22,6 +22,8 @@ class Objective:
     d_loss: Callable[[Tensor, Tensor, float], Tensor]  # (real logits, fake logits, smoothing)
     g_loss: Callable[[Tensor], Tensor]  # fake logits
     probabilistic: bool  # logits are log-odds of "real" (sigmoid gives D(x))
+    # score above which D calls an image real (for D accuracy); None where the scale is free (WGAN)
+    decision_threshold: float | None = 0.0
 
 
 OBJECTIVES: Registry[Objective] = Registry("GAN objective")
@@ -73,9 +75,9 @@ def critic_g_loss(fake: Tensor) -> Tensor:
 
 OBJECTIVES.register("minimax")(Objective(_logistic_d_loss, minimax_g_loss, True))
 OBJECTIVES.register("nonsaturating")(Objective(_logistic_d_loss, nonsaturating_g_loss, True))
-OBJECTIVES.register("lsgan")(Objective(lsgan_d_loss, lsgan_g_loss, False))
+OBJECTIVES.register("lsgan")(Objective(lsgan_d_loss, lsgan_g_loss, False, decision_threshold=0.5))
 OBJECTIVES.register("hinge")(Objective(hinge_d_loss, critic_g_loss, False))
-OBJECTIVES.register("wgan-gp")(Objective(wasserstein_d_loss, critic_g_loss, False))
+OBJECTIVES.register("wgan-gp")(Objective(wasserstein_d_loss, critic_g_loss, False, decision_threshold=None))
 
 
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:

@@ -28,7 +28,9 @@ from torch import Tensor, nn
 from gantool.checkpoint import capture_rng, link_or_copy, restore_rng, save_checkpoint
 from gantool.config import Config, OptimConfig
 from gantool.data.stream import BatchStream
+from gantool.diagnostics import TrainingMonitor, pairwise_diversity
 from gantool.errors import GantoolError
+from gantool.losses import OBJECTIVES
 from gantool.recipes.base import Recipe
 from gantool.utils import save_image_grid
 
@@ -111,13 +113,16 @@ def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def _drop_metrics_after(path: Path, step: int) -> None:
+def _drop_metrics_after(path: Path, step: int) -> list[dict[str, Any]]:
+    """Drop the records a crashed run wrote past its checkpoint; return the ones kept."""
     if not path.is_file():
-        return
+        return []
     lines = path.read_text().splitlines()
-    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    records = [json.loads(line) for line in lines if line.strip()]
+    kept = [record for record in records if record.get("step", 0) <= step]
     if len(kept) != len(lines):
-        path.write_text("".join(line + "\n" for line in kept))
+        path.write_text("".join(json.dumps(record) + "\n" for record in kept))
+    return kept
 
 
 class _StopRequest:
@@ -187,7 +192,9 @@ class Trainer:
         self.stream = BatchStream(dataset, cfg.data.batch_size, self.tc.seed, workers,
                                   pin_memory=self.device.type == "cuda", position=position)
         self.fixed_inputs = recipe.fixed_sample_inputs(self.device, dataset, val_dataset)
+        self.monitor = TrainingMonitor(cfg.diagnostics, OBJECTIVES.get(cfg.loss.objective).probabilistic)
         self.stop = _StopRequest()
+        self.bar: Any = None
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -314,20 +321,38 @@ class Trainer:
         finally:
             generators.train(was_training)
 
-    def write_samples(self) -> Path:
+    def write_samples(self, metrics_path: Path | None = None) -> Path:
+        """The sample grid of the fixed inputs; with `metrics_path`, also their diversity record."""
         with self._inference_generators() as generators:
             images, per_row = self.recipe.sample_grid(generators, self.fixed_inputs)
+            groups = self.recipe.diversity_groups(generators, self.fixed_inputs) if metrics_path else []
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         save_image_grid(images.float(), path, per_row)
+        groups = [(fake, real) for fake, real in groups if len(fake) > 1 and len(real) > 1]
+        if groups:
+            fake = float(np.mean([pairwise_diversity(f) for f, _ in groups]))
+            real = float(np.mean([pairwise_diversity(r) for _, r in groups]))
+            self._record(metrics_path, {"step": self.step, "diversity_fake": fake, "diversity_real": real,
+                                        "diversity_ratio": fake / max(real, 1e-12)})
         return path
 
     def write_validation(self, metrics_path: Path) -> dict[str, float]:
         with self._inference_generators() as generators:
             values = self.recipe.validate(generators, self.val_dataset, self.device)
         if values:
-            _append_jsonl(metrics_path, {"step": self.step, **values})
+            self._record(metrics_path, {"step": self.step, **values})
             self._keep_best(values, metrics_path)
         return values
+
+    def _record(self, metrics_path: Path, record: dict[str, Any]) -> None:
+        """Append a record to metrics.jsonl and pass it to the diagnostics monitor, whose warnings
+        go to the same file and, unless quiet, to the terminal."""
+        _append_jsonl(metrics_path, record)
+        for warning in self.monitor.observe(record, self.recipe.selection_metric):
+            _append_jsonl(metrics_path, warning)
+            if self.bar is not None and not self.quiet:
+                self.bar.write(f"warning at step {warning['step']} ({warning['warning']}): {warning['message']}. "
+                               f"Try: {warning['remedy']}.")
 
     def _keep_best(self, values: dict[str, float], metrics_path: Path) -> None:
         """Save checkpoints/best.pt whenever the recipe's selection metric improves (lower is better)."""
@@ -345,7 +370,7 @@ class Trainer:
 
         tc = self.tc
         metrics_path = self.run_dir / "metrics.jsonl"
-        _drop_metrics_after(metrics_path, self.step)  # lines a crashed run wrote past its checkpoint
+        self.monitor.replay(_drop_metrics_after(metrics_path, self.step), self.recipe.selection_metric)
         sums: dict[str, Tensor] = {}
         window_steps, window_start = 0, time.perf_counter()
         last_metrics: dict[str, float] = {}
@@ -356,6 +381,7 @@ class Trainer:
         self.D.train()
         bar = tqdm(total=tc.steps, initial=self.step, disable=self.quiet, unit="it", dynamic_ncols=True,
                    desc=self.recipe.name)
+        self.bar = bar
         with self.stop.installed():
             while self.step < tc.steps:
                 lr_g, lr_d = self._set_lr()
@@ -373,18 +399,21 @@ class Trainer:
                     now = time.perf_counter()
                     last_metrics = {k: (v.item() if k.startswith("grad_norm") else v.item() / window_steps)
                                     for k, v in sums.items()}
-                    self._check_finite(last_metrics)
+                    self._check_finite(last_metrics, metrics_path)
                     last_metrics.update(step=self.step, epoch=self.stream.epoch, lr_g=lr_g, lr_d=lr_d,
                                         it_per_s=window_steps / max(now - window_start, 1e-9),
                                         elapsed_s=start_elapsed + now - start_time)
-                    _append_jsonl(metrics_path, last_metrics)
-                    bar.set_postfix(d=f"{last_metrics['loss_d']:.3f}", g=f"{last_metrics['loss_g']:.3f}",
-                                    dx=f"{last_metrics.get('d_real', float('nan')):.2f}",
-                                    dgz=f"{last_metrics.get('d_fake', float('nan')):.2f}", refresh=False)
+                    self._record(metrics_path, last_metrics)
+                    postfix = dict(d=f"{last_metrics['loss_d']:.3f}", g=f"{last_metrics['loss_g']:.3f}",
+                                   dx=f"{last_metrics.get('d_real', float('nan')):.2f}",
+                                   dgz=f"{last_metrics.get('d_fake', float('nan')):.2f}")
+                    if self.monitor.active:
+                        postfix["warn"] = ",".join(sorted(self.monitor.active))
+                    bar.set_postfix(postfix, refresh=False)
                     sums, window_steps, window_start = {}, 0, now
                 if self.step % tc.sample_every == 0 or self.step == tc.steps:
-                    self.write_samples()
-                if self.val_dataset is not None and (self.step % tc.val_every == 0 or self.step == tc.steps):
+                    self.write_samples(metrics_path)
+                if (self.step % tc.val_every == 0 or self.step == tc.steps) and self.recipe.validates(self.val_dataset):
                     self.write_validation(metrics_path)
                 self.elapsed = start_elapsed + time.perf_counter() - start_time
                 if self.stop.signal_name is not None or self.step == stop_at:
@@ -395,11 +424,15 @@ class Trainer:
         self.elapsed = start_elapsed + time.perf_counter() - start_time
         checkpoint = self.save()
         bar.close()
+        self.bar = None
         return TrainResult(self.run_dir, checkpoint, self.step, interrupted, self.elapsed, last_metrics)
 
-    def _check_finite(self, metrics: dict[str, float]) -> None:
+    def _check_finite(self, metrics: dict[str, float], metrics_path: Path) -> None:
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         if bad:
+            _append_jsonl(metrics_path, {"step": self.step, "warning": "divergence",
+                                         "message": f"{', '.join(bad)} became NaN/inf; training stopped",
+                                         "remedy": "lower the learning rates, use fp32, or add R1"})
             raise GantoolError(
                 f"training diverged at step {self.step}: {', '.join(bad)} became NaN/inf. The last good "
                 f"checkpoint is in {self.run_dir / 'checkpoints'}; lower the learning rates, use fp32, "

@@ -108,6 +108,14 @@ def train_judge(data_root: str | Path, epochs: int = 3, seed: int = 0, device: s
     return judge, accuracies[-1]
 
 
+def cached_judge(cache_dir: str | Path | None = None) -> DigitJudge | None:
+    """The cached judge, or None when it has not been trained yet."""
+    try:
+        return load_judge(None, cache_dir)[0]
+    except GantoolError:
+        return None
+
+
 def load_judge(data_root: str | Path | None = None, cache_dir: str | Path | None = None,
                log: Callable[[str], None] = print) -> tuple[DigitJudge, dict[str, Any]]:
     """The cached judge, training (and caching) it first when absent; needs MNIST to train."""

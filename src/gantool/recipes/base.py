@@ -38,9 +38,18 @@ class Recipe(nn.Module):
         """(training set, validation set or None, metadata that checkpoints keep: class names, ...)."""
         raise NotImplementedError
 
-    def validate(self, generators: nn.ModuleDict, dataset: Dataset, device: Any) -> dict[str, float]:
+    def validates(self, dataset: Dataset | None) -> bool:
+        """Whether `validate` has something to measure (by default: when there is validation data)."""
+        return dataset is not None
+
+    def validate(self, generators: nn.ModuleDict, dataset: Dataset | None, device: Any) -> dict[str, float]:
         """Validation metrics (prefixed val_) of `generators` on `dataset`; none by default."""
         return {}
+
+    def diversity_groups(self, generators: nn.ModuleDict, inputs: Batch) -> list[tuple[Tensor, Tensor]]:
+        """(generated, real) image groups from the fixed sample inputs whose spread the mode-collapse
+        check compares: generated images that should differ as much as the real ones beside them."""
+        return []
 
     def extra_state(self) -> dict[str, Tensor]:
         """State outside the networks that checkpoints must keep for an exact resume (e.g. image pools)."""

@@ -41,9 +41,14 @@ class CGANModelConfig:
     spectral_norm: bool = True
 
 
+JUDGE_SAMPLES_PER_CLASS = 100  # the cheap metric: 1,000 digits, well under a second on a CPU
+
+
 @RECIPES.register("cgan")
 class CGANRecipe(Recipe):
     name = "cgan"
+    # the digit judge's error rate on class-conditional samples (digit models, when the judge is cached)
+    selection_metric = "val_judge_error"
 
     def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
         super().__init__(cfg, meta)
@@ -58,6 +63,42 @@ class CGANRecipe(Recipe):
             channels=d.channels, image_size=d.image_size, num_classes=self.num_classes,
             ndf=m.ndf, spectral_norm=m.spectral_norm,
         )
+
+    def judge(self) -> nn.Module | None:
+        """The cached digit judge for 10-class 28x28 grayscale models, else None (never trains it:
+        that takes minutes; `gantool eval judge --data DIR` does it once)."""
+        if "_judge" not in self.__dict__:  # kept outside the module tree: not part of checkpoints
+            judge = None
+            d = self.cfg.data
+            if self.num_classes == 10 and d.image_size == 28 and d.channels == 1:
+                from gantool.metrics.judge import cached_judge
+                judge = cached_judge()
+            self.__dict__["_judge"] = judge
+        return self.__dict__["_judge"]
+
+    def validates(self, dataset: Dataset | None) -> bool:
+        return self.judge() is not None
+
+    def validate(self, generators: nn.ModuleDict, dataset: Dataset | None, device: Any) -> dict[str, float]:
+        """Judge accuracy of fixed class-conditional samples and the class coverage of their predictions."""
+        from gantool.metrics.digits import class_coverage
+
+        judge = self.judge().to(device)
+        generator = torch.Generator().manual_seed(self.cfg.train.seed + 54321)
+        labels = torch.arange(10).repeat_interleave(JUDGE_SAMPLES_PER_CLASS)
+        z = torch.randn(len(labels), self.z_dim, generator=generator)
+        images = generators["G"](z.to(device), labels.to(device)).float()
+        predicted = judge(images).argmax(1).cpu()
+        accuracy = (predicted == labels).float().mean().item()
+        return {"val_judge_accuracy": accuracy, "val_judge_error": 1.0 - accuracy,
+                "val_coverage_kl": class_coverage(predicted)["kl_to_uniform"]}
+
+    def diversity_groups(self, generators: nn.ModuleDict, inputs: Batch) -> list[tuple[Tensor, Tensor]]:
+        """Per class: the fixed samples of that class against real images of that class, so a G that
+        draws one image per class (ignoring z) counts as collapsed."""
+        fakes = generators["G"](inputs["z"], inputs["labels"])
+        return [(fakes[inputs["labels"] == c], inputs["real_images"][inputs["real_labels"] == c])
+                for c in range(self.num_classes)]
 
     @classmethod
     def build_data(cls, cfg: Config) -> tuple[Dataset, None, dict[str, Any]]:
@@ -86,7 +127,11 @@ class CGANRecipe(Recipe):
         generator = torch.Generator().manual_seed(self.cfg.train.seed + 12345)
         z = torch.randn(self.num_classes * per_class, self.z_dim, generator=generator)
         labels = torch.arange(self.num_classes).repeat_interleave(per_class)
-        return {"z": z.to(device), "labels": labels.to(device)}
+        picks = torch.randperm(len(train_set), generator=generator)[:min(len(train_set), 30 * self.num_classes)]
+        real = [train_set[(int(i), 0)] for i in picks]
+        return {"z": z.to(device), "labels": labels.to(device),
+                "real_images": torch.stack([r["images"] for r in real]).to(device),
+                "real_labels": torch.stack([r["labels"] for r in real]).to(device)}
 
     def sample_grid(self, generators: nn.ModuleDict, inputs: Batch) -> tuple[Tensor, int]:
         return generators["G"](inputs["z"], inputs["labels"]), self.cfg.train.samples_per_class

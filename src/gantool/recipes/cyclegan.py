@@ -203,6 +203,8 @@ class CycleGANRecipe(Recipe):
         stats.update({f"{key}_b": value for key, value in stats_b.items()})
         stats["d_real"] = (stats_a["d_real"] + stats_b["d_real"]) / 2  # for the progress bar
         stats["d_fake"] = (stats_a["d_fake"] + stats_b["d_fake"]) / 2
+        if "d_accuracy" in stats_a:
+            stats["d_accuracy"] = (stats_a["d_accuracy"] + stats_b["d_accuracy"]) / 2
         return self.cfg.model.d_loss_weight * (loss_a + loss_b), stats
 
     def generator_loss(self, batch: Batch, fakes: Batch, step: int) -> tuple[Tensor, Stats]:
@@ -231,6 +233,9 @@ class CycleGANRecipe(Recipe):
         columns = [real_a, fake_b, F(fake_b), real_b, fake_a, G(fake_a)]  # A | G(A) | F(G(A)) | B | F(B) | G(F(B))
         rows = torch.stack([as_rgb(c.float()) for c in columns], dim=1)
         return rows.flatten(0, 1), len(columns)
+
+    def diversity_groups(self, generators: nn.ModuleDict, inputs: Batch) -> list[tuple[Tensor, Tensor]]:
+        return [(generators["G"](inputs["A"]), inputs["B"]), (generators["F"](inputs["B"]), inputs["A"])]
 
     def validate(self, generators: nn.ModuleDict, dataset: Dataset, device: Any) -> dict[str, float]:
         """Mean cycle-reconstruction L1 in each direction on the validation images, and their mean."""
