@@ -149,7 +149,7 @@ def test_eval_checkpoint_names_what_is_missing(tiny_cfg, tmp_path):
 
     run = train(tiny_cfg, out=tmp_path / "run", quiet=True)
     wrong = CliRunner().invoke(cli, ["eval", str(run.run_dir), "--metrics", "cycle"])
-    assert wrong.exit_code != 0 and "valid: accuracy, cas, coverage, fid, kid, memorisation, parzen" in wrong.output
+    assert wrong.exit_code != 0 and "valid: accuracy, cas, coverage, fid, inception, kid, memorisation, parzen" in wrong.output
     no_data = CliRunner().invoke(cli, ["eval", str(run.run_dir), "--metrics", "accuracy"])
     assert no_data.exit_code != 0 and "--data" in no_data.output
 
@@ -204,3 +204,49 @@ def test_memorisation_tells_copies_from_new_images():
     assert 0.8 < fresh["median_ratio"] < 1.2
     grid = memorisation_grid(copies, train, rows=3, per_row=4)
     assert grid.shape == (15, 1, 8, 8) and torch.equal(grid[4], train[3])  # last column: nearest training image
+
+
+def test_digit_training_logs_judge_accuracy_as_its_cheap_metric(tiny_cfg, tmp_path):
+    from gantool.config import apply_overrides
+    from gantool.run import train
+    from gantool.runlog import read_records
+
+    _fake_judge_in_cache()
+    cfg = apply_overrides(tiny_cfg, ["train.val_every=2"])
+    run = train(cfg, out=tmp_path / "run", quiet=True).run_dir
+    values = read_records(run, "validation")
+    assert [v["step"] for v in values] == [2, 4]
+    assert all(v["val_judge_error"] == pytest.approx(1 - v["val_judge_accuracy"]) and v["val_coverage_kl"] >= 0
+               for v in values)
+    best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
+    assert best["best_metric"] == pytest.approx(min(v["val_judge_error"] for v in values))
+
+
+def test_digit_training_without_a_cached_judge_has_no_cheap_metric(tiny_cfg, tmp_path, monkeypatch):
+    from gantool.run import train
+    from gantool.runlog import read_records
+
+    monkeypatch.setenv("GANTOOL_CACHE", str(tmp_path / "empty-cache"))
+    run = train(tiny_cfg, out=tmp_path / "run", quiet=True).run_dir
+    assert read_records(run, "validation") == [] and not (run / "checkpoints" / "best.pt").exists()
+
+
+def test_judge_command_caches_only_a_judge_that_reaches_99_percent(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gantool.metrics import judge as judge_module
+    from gantool_cli.main import cli
+
+    monkeypatch.setenv("GANTOOL_CACHE", str(tmp_path / "cache"))
+    accuracy = {"value": 0.95}
+    monkeypatch.setattr(judge_module, "train_judge",
+                        lambda root, epochs, log: (judge_module.DigitJudge().eval(), accuracy["value"]))
+    weak = CliRunner().invoke(cli, ["eval", "judge", "--data", str(tmp_path)])
+    assert weak.exit_code != 0 and "0.9500" in weak.output and "not caching" in weak.output
+    assert not (tmp_path / "cache" / judge_module.JUDGE_FILE).exists()
+    accuracy["value"] = 0.995
+    good = CliRunner().invoke(cli, ["eval", "judge", "--data", str(tmp_path), "--epochs", "1"])
+    assert good.exit_code == 0 and "0.9950" in good.output, good.output
+    assert judge_module.cached_judge() is not None
+    again = CliRunner().invoke(cli, ["eval", "judge", "--data", str(tmp_path)])
+    assert "is cached" in again.output and "--force" in again.output

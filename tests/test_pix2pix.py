@@ -255,3 +255,20 @@ def test_train_pix2pix_cli_and_resume_guards(aligned_dir, tmp_path, tiny_cfg):
                                    "--out", str(tmp_path / "bad")])
     assert bad_size.exit_code == 1 and "multiple of" in bad_size.output
     assert not (tmp_path / "bad").exists()  # nothing written for a run that could not start
+
+
+def test_eval_reports_inception_fid_of_translated_against_real_targets(trained_p2p, aligned_dir, tmp_path):
+    from gantool.metrics import inception
+
+    extractor = inception.inception_features()
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(cli, ["eval", str(trained_p2p.run_dir), "--data", str(aligned_dir),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(out.read_text())
+    assert {"paired", "fid", "kid"} <= set(scores)  # FID/KID run by default for translation models
+    if isinstance(extractor, str):
+        assert scores["fid"] == {"features": "inception-v3-pool3-2048d", "status": "unavailable", "reason": extractor}
+        assert "unavailable" in result.output
+    else:
+        assert scores["fid"]["AtoB"]["n_generated"] == 6 and scores["fid"]["AtoB"]["fid"] >= 0

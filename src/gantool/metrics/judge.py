@@ -119,7 +119,7 @@ def cached_judge(cache_dir: str | Path | None = None) -> DigitJudge | None:
 def load_judge(data_root: str | Path | None = None, cache_dir: str | Path | None = None,
                log: Callable[[str], None] = print) -> tuple[DigitJudge, dict[str, Any]]:
     """The cached judge, training (and caching) it first when absent; needs MNIST to train."""
-    from safetensors.torch import load_file, save
+    from safetensors.torch import load_file
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     weights, info_path = cache / JUDGE_FILE, cache / JUDGE_INFO
@@ -128,15 +128,30 @@ def load_judge(data_root: str | Path | None = None, cache_dir: str | Path | None
         judge.load_state_dict(load_file(str(weights)))
         return judge.eval(), json.loads(info_path.read_text())
     if data_root is None:
-        raise GantoolError(f"no cached digit judge in {cache}; pass the MNIST folder (--data-root) to train it once")
-    judge, accuracy = train_judge(data_root, log=log)
+        raise GantoolError(f"no cached digit judge in {cache}; train it once with "
+                           "`gantool eval judge --data MNIST_DIR`")
+    info = train_and_cache_judge(data_root, cache_dir=cache, log=log)
+    judge = DigitJudge()
+    judge.load_state_dict(load_file(str(weights)))
+    return judge.eval(), info
+
+
+def train_and_cache_judge(data_root: str | Path, cache_dir: str | Path | None = None, epochs: int = 3,
+                          log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train the judge and cache it (safetensors + JSON) when it reaches 99% on MNIST test."""
+    from safetensors.torch import save
+
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    judge, accuracy = train_judge(data_root, epochs=epochs, log=log)
     if accuracy < 0.99:
         raise GantoolError(f"the digit judge reached only {accuracy:.4f} on MNIST test (< 0.99); not caching it")
     cache.mkdir(parents=True, exist_ok=True)
-    atomic_write(weights, lambda f: f.write(save({k: v.contiguous() for k, v in judge.state_dict().items()})))
-    info = {"test_accuracy": accuracy, "trained_on": "MNIST train (60,000)", "tested_on": "MNIST test (10,000)"}
-    atomic_write(info_path, lambda f: f.write(json.dumps(info, indent=2).encode()))
-    return judge, info
+    state = {k: v.contiguous() for k, v in judge.state_dict().items()}
+    atomic_write(cache / JUDGE_FILE, lambda f: f.write(save(state)))
+    info = {"test_accuracy": accuracy, "trained_on": "MNIST train (60,000)", "tested_on": "MNIST test (10,000)",
+            "epochs": epochs}
+    atomic_write(cache / JUDGE_INFO, lambda f: f.write(json.dumps(info, indent=2).encode()))
+    return info
 
 
 def conditional_accuracy(sampler: Any, judge: DigitJudge, per_class: int = 1000, seed: int = 0) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """`gantool eval CHECKPOINT`: the metrics that suit a checkpoint's recipe, by name.
 
 Each metric is registered with the recipes it applies to and whether it runs by default. Digit
-models (cgan, 10 classes) get the judge's metrics and the Parzen estimate; pix2pix models their
-paired L1/PSNR/SSIM; CycleGAN models their cycle-reconstruction scores. Results are one JSON
+models (cgan, 10 classes) get the judge's metrics (FID/KID in the judge's feature space) and the
+Parzen estimate, and Inception FID/KID on request; pix2pix models their paired L1/PSNR/SSIM and
+CycleGAN models their cycle-reconstruction scores, both with Inception FID/KID of translated
+against real target-domain images. Every FID/KID result names its feature extractor; without
+Inception weights those results say "unavailable" and why. Results are one JSON
 object, which the command writes as eval.json and appends to eval.jsonl in the run folder.
 """
 
@@ -29,6 +32,8 @@ class EvalContext:
     parzen_samples: int = 10000
     seed: int = 0
     out_dir: Path = Path(".")  # where metrics that draw pictures put them
+    inception_weights: Path | None = None  # explicit FID Inception file; else found (see metrics.inception)
+    inception_samples: int = 1000  # generated and real images in Inception FID/KID of digit models
     log: Callable[[str], None] = print
     cache: dict[str, Any] = field(default_factory=dict)
 
@@ -150,17 +155,113 @@ def _judge_distances(ctx: EvalContext) -> dict[str, Any]:
     return ctx.once("judge_distances", make)
 
 
-@metric("fid", ("cgan",))
+@metric("fid", ("cgan", "pix2pix", "cyclegan"))
 def _fid(ctx: EvalContext) -> dict[str, Any]:
+    if ctx.recipe != "cgan":
+        return _inception_translation(ctx, "fid")
     d = _judge_distances(ctx)
     return {"features": d["features"], "fid": d["fid"], "real_floor": d["fid_real_floor"],
             "n_generated": d["n_generated"], "n_real": d["n_real"]}
 
 
-@metric("kid", ("cgan",))
+@metric("kid", ("cgan", "pix2pix", "cyclegan"))
 def _kid(ctx: EvalContext) -> dict[str, Any]:
+    if ctx.recipe != "cgan":
+        return _inception_translation(ctx, "kid")
     d = _judge_distances(ctx)
     return {"features": d["features"], "kid": d["kid"], "kid_std": d["kid_std"], "real_floor": d["kid_real_floor"]}
+
+
+def _inception(ctx: EvalContext):
+    """The Inception extractor, or the reason it is unavailable (a string)."""
+    from gantool.metrics.inception import inception_features
+
+    return ctx.once("inception", lambda: inception_features(ctx.inception_weights))
+
+
+def _unavailable(reason: str) -> dict[str, Any]:
+    from gantool.metrics.inception import INCEPTION_FEATURES
+
+    return {"features": INCEPTION_FEATURES, "status": "unavailable", "reason": reason}
+
+
+def _fid_kid(fake: torch.Tensor, real: torch.Tensor, which: str) -> dict[str, Any]:
+    from gantool.metrics.distances import fid, kid
+
+    if which == "fid":
+        return {"fid": fid(fake, real), "n_generated": len(fake), "n_real": len(real)}
+    mean, std = kid(fake, real, subsets=100, subset_size=min(1000, len(fake), len(real)))
+    return {"kid": mean, "kid_std": std, "n_generated": len(fake), "n_real": len(real)}
+
+
+@metric("inception", ("cgan",), default=False)
+def _inception_digits(ctx: EvalContext) -> dict[str, Any]:
+    """Inception FID and KID of digit samples against MNIST test digits (upsampled to 299 px, as
+    grayscale copied to RGB): slow on a CPU (about 0.1 s per image), hence not run by default."""
+    from gantool.metrics.inception import INCEPTION_FEATURES
+
+    extractor = _inception(ctx)
+    if isinstance(extractor, str):
+        return _unavailable(extractor)
+    n = min(ctx.inception_samples, ctx.n)
+    images, _ = _samples(ctx)
+    picks = torch.randperm(len(images), generator=torch.Generator().manual_seed(ctx.seed))[:n]
+    test_images, _ = _mnist(ctx, train=False)
+    fake = _features(extractor, images[picks])
+    real = _features(extractor, test_images[:n])
+    return {"features": INCEPTION_FEATURES, **_fid_kid(fake, real, "fid"), **_fid_kid(fake, real, "kid")}
+
+
+def _features(extractor, images: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
+    return torch.cat([extractor(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def _translation_features(ctx: EvalContext, extractor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per direction: Inception features of the translated test inputs and of the real images of
+    the target domain (each image at its own size; the extractor resizes to 299 px)."""
+    def make() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        from gantool.data.images import load_tensor
+        from gantool.translate import load_translator
+
+        if ctx.data is None:
+            raise GantoolError(f"FID/KID of a {ctx.recipe} model need test images: pass --data DIR")
+        if ctx.recipe == "pix2pix":
+            from gantool.data.paired import PairedImages, find_pairs
+
+            translator = load_translator(ctx.checkpoint)
+            d = translator.config.data
+            pairs = find_pairs(ctx.data)
+            dataset = PairedImages(pairs, size=8, channels_a=d.channels, channels_b=d.channels_b or d.channels,
+                                   preprocess="none", flip=False)
+            source, target = ("A", "B") if d.direction == "AtoB" else ("B", "A")
+            items = [dataset[i] for i in range(len(pairs))]
+            fake = torch.cat([extractor(translator(item[source][None])) for item in items])
+            real = torch.cat([extractor(item[target][None]) for item in items])
+            return {d.direction: (fake, real)}
+        from gantool.data.unpaired import domain_folders, domain_images
+
+        folders = dict(zip("AB", domain_folders(ctx.data, split="test")))
+        result = {}
+        for direction, source, target in (("a2b", "A", "B"), ("b2a", "B", "A")):
+            translator = load_translator(ctx.checkpoint, direction=direction)
+            fake = torch.cat([extractor(translator(load_tensor(path, translator.in_channels)))
+                              for path in domain_images(folders[source], source)])
+            real = torch.cat([extractor(load_tensor(path, translator.out_channels))
+                              for path in domain_images(folders[target], target)])
+            result[direction] = (fake, real)
+        return result
+    return ctx.once("translation_features", make)
+
+
+def _inception_translation(ctx: EvalContext, which: str) -> dict[str, Any]:
+    from gantool.metrics.inception import INCEPTION_FEATURES
+
+    extractor = _inception(ctx)
+    if isinstance(extractor, str):
+        return _unavailable(extractor)
+    sets = _translation_features(ctx, extractor)
+    return {"features": INCEPTION_FEATURES,
+            **{direction: _fid_kid(fake, real, which) for direction, (fake, real) in sets.items()}}
 
 
 @metric("cas", ("cgan",))

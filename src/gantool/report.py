@@ -1,0 +1,168 @@
+"""`gantool report RUN_DIR`: a self-contained HTML page and PNG plots of a training run.
+
+Everything comes from the run folder: metrics.jsonl (losses, D scores, gradient norms, the cheap
+metric, diversity, warnings), config.yaml and samples/step_*.png. The PNGs are embedded in the
+page as data URIs, so the page is one file that can be mailed or attached to an issue.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gantool.errors import GantoolError
+from gantool.runlog import read_records
+
+# one colour per warning kind, so the same failure looks the same on every plot
+WARNING_COLOURS = {
+    "vanishing_generator_gradients": "tab:red", "discriminator_overpowering": "tab:orange",
+    "discriminator_collapse": "tab:brown", "mode_collapse": "tab:purple", "no_progress": "tab:gray",
+    "oscillation": "tab:pink", "divergence": "black",
+}
+MAX_SAMPLE_GRIDS = 12
+
+
+@dataclass
+class Report:
+    html: Path
+    plots: list[Path] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _series(records: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float))]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def _plot(path: Path, title: str, records: list[dict[str, Any]], keys: list[str], warnings: list[dict[str, Any]],
+          ylabel: str = "", log_scale: bool = False, reference: float | None = None) -> Path | None:
+    """One panel of `keys` against the step, warnings as vertical lines; None when no key has data."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; never opens a window
+    import matplotlib.pyplot as plt
+
+    present = [key for key in keys if _series(records, key)[0]]
+    if not present:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
+    for key in present:
+        steps, values = _series(records, key)
+        if log_scale:
+            values = [v if v > 0 else float("nan") for v in values]
+        ax.plot(steps, values, label=key, linewidth=1.2, marker="o" if len(steps) < 30 else None, markersize=3)
+    if reference is not None:
+        ax.axhline(reference, color="lightgray", linestyle=":", linewidth=1)
+    seen: set[str] = set()
+    for warning in warnings:
+        kind = warning["warning"]
+        ax.axvline(warning["step"], color=WARNING_COLOURS.get(kind, "tab:red"), linestyle="--", linewidth=1,
+                   alpha=0.8, label=f"warning: {kind}" if kind not in seen else None)
+        seen.add(kind)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel="step", ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _spread(items: list[Path], n: int) -> list[Path]:
+    """At most `n` items, evenly spaced, always with the first and the last."""
+    if len(items) <= n:
+        return items
+    picks = {round(i * (len(items) - 1) / (n - 1)) for i in range(n)}
+    return [items[i] for i in sorted(picks)]
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return html.escape(str(value))
+
+
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Report:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise GantoolError(f"{run_dir} is not a folder; pass a run folder (with metrics.jsonl) to gantool report")
+    records = read_records(run_dir)
+    training = [r for r in records if "loss_d" in r and "warning" not in r]
+    if not training:
+        raise GantoolError(f"{run_dir / 'metrics.jsonl'} has no training records yet; train for at least "
+                           "train.log_every steps first")
+    warnings = [r for r in records if "warning" in r]
+    validation = [r for r in records if any(k.startswith("val_") for k in r) and "warning" not in r]
+    diversity = [r for r in records if "diversity_ratio" in r]
+    out = Path(out_dir) if out_dir is not None else run_dir / "report"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GantoolError(f"cannot create the report folder {out}: {err}") from None
+
+    loss_keys = sorted({k for r in training for k in r if k.startswith("loss_")})
+    score_keys = [k for k in ("d_real", "d_fake") if any(k in r for r in training)]
+    val_keys = sorted({k for r in validation for k in r if k.startswith("val_")})
+    panels = [
+        ("losses.png", "Losses", training, loss_keys, {"ylabel": "loss"}),
+        ("d_scores.png", "D(x) and D(G(z))", training, score_keys, {"ylabel": "mean D output"}),
+        ("d_accuracy.png", "Discriminator accuracy", training, ["d_accuracy"], {"reference": 0.5}),
+        ("grad_norms.png", "Gradient norms", training, ["grad_norm_g", "grad_norm_d"], {"log_scale": True}),
+        ("cheap_metric.png", "Validation (cheap metric)", validation, val_keys, {}),
+        ("diversity.png", "Diversity of fixed samples / real images", diversity, ["diversity_ratio"],
+         {"reference": 1.0}),
+        ("lr.png", "Learning rates", training, ["lr_g", "lr_d"], {}),
+    ]
+    plots = []
+    for filename, title, source, keys, options in panels:
+        path = _plot(out / filename, title, source, keys, warnings, **options)
+        if path is not None:
+            plots.append(path)
+
+    samples = _spread(sorted((run_dir / "samples").glob("step_*.png")), MAX_SAMPLE_GRIDS)
+    config_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
+    last = training[-1]
+    best = [r for r in records if "best" in r]
+    summary = {"steps logged": last["step"], "time in the loop (s)": last.get("elapsed_s", float("nan")),
+               "it/s (last window)": last.get("it_per_s", float("nan")), "warnings": len(warnings)}
+    if best:
+        summary[f"best {best[-1]['best']}"] = f"{_format(best[-1]['value'])} at step {best[-1]['step']}"
+
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>gantool report: {html.escape(run_dir.name)}"
+             "</title><style>body{font-family:sans-serif;max-width:1000px;margin:auto;padding:1em}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;"
+             "vertical-align:top}img{max-width:100%}pre{background:#f6f6f6;padding:8px;font-size:12px}"
+             ".grid{display:inline-block;margin:4px;text-align:center;font-size:12px}</style></head><body>",
+             f"<h1>Training report: {html.escape(str(run_dir))}</h1><table>"]
+    parts += [f"<tr><th>{html.escape(k)}</th><td>{_format(v)}</td></tr>" for k, v in summary.items()]
+    parts.append("</table><h2>Warnings</h2>")
+    if warnings:
+        parts.append("<table><tr><th>step</th><th>warning</th><th>what it means</th><th>try</th></tr>")
+        parts += [f"<tr><td>{w['step']}</td><td style='color:{WARNING_COLOURS.get(w['warning'], 'red').replace('tab:', '')}'>"
+                  f"{html.escape(w['warning'])}</td><td>{html.escape(w.get('message', ''))}</td>"
+                  f"<td>{html.escape(w.get('remedy', ''))}</td></tr>" for w in warnings]
+        parts.append("</table>")
+    else:
+        parts.append("<p>None: the diagnostics monitor saw nothing wrong.</p>")
+    parts.append("<h2>Curves</h2><p>Dashed vertical lines mark warnings.</p>")
+    parts += [f"<p><img src='{_data_uri(p)}' alt='{p.stem}'></p>" for p in plots]
+    parts.append("<h2>Samples over time</h2>")
+    if samples:
+        parts += [f"<div class='grid'><img src='{_data_uri(p)}' style='max-width:300px'><br>"
+                  f"step {int(p.stem.split('_')[1])}</div>" for p in samples]
+    else:
+        parts.append("<p>No sample grids in samples/.</p>")
+    parts.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre></body></html>")
+    page = out / "report.html"
+    page.write_text("\n".join(parts))
+    return Report(page, plots, warnings)
