@@ -34,9 +34,10 @@ def mnist_root() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Tests never read or write the user's ~/.cache/gantool."""
-    monkeypatch.setenv("GANTOOL_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+def _isolated_cache(tmp_path, monkeypatch):
+    """Tests never read or write the user's ~/.cache/gantool, nor each other's cache (a judge
+    cached by one test would turn on judge validation in the digit trainings of another)."""
+    monkeypatch.setenv("GANTOOL_CACHE", str(tmp_path / "gantool-cache"))
 
 
 TINY = [

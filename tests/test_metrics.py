@@ -222,11 +222,10 @@ def test_digit_training_logs_judge_accuracy_as_its_cheap_metric(tiny_cfg, tmp_pa
     assert best["best_metric"] == pytest.approx(min(v["val_judge_error"] for v in values))
 
 
-def test_digit_training_without_a_cached_judge_has_no_cheap_metric(tiny_cfg, tmp_path, monkeypatch):
+def test_digit_training_without_a_cached_judge_has_no_cheap_metric(tiny_cfg, tmp_path):
     from gantool.run import train
     from gantool.runlog import read_records
 
-    monkeypatch.setenv("GANTOOL_CACHE", str(tmp_path / "empty-cache"))
     run = train(tiny_cfg, out=tmp_path / "run", quiet=True).run_dir
     assert read_records(run, "validation") == [] and not (run / "checkpoints" / "best.pt").exists()
 

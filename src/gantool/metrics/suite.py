@@ -190,7 +190,8 @@ def _fid_kid(fake: torch.Tensor, real: torch.Tensor, which: str) -> dict[str, An
 
     if which == "fid":
         return {"fid": fid(fake, real), "n_generated": len(fake), "n_real": len(real)}
-    mean, std = kid(fake, real, subsets=100, subset_size=min(1000, len(fake), len(real)))
+    # subsets of at most half of the smaller set, so that they differ and the std means something
+    mean, std = kid(fake, real, subsets=100, subset_size=max(2, min(1000, len(fake) // 2, len(real) // 2)))
     return {"kid": mean, "kid_std": std, "n_generated": len(fake), "n_real": len(real)}
 
 
