@@ -272,3 +272,22 @@ def test_eval_reports_inception_fid_of_translated_against_real_targets(trained_p
         assert "unavailable" in result.output
     else:
         assert scores["fid"]["AtoB"]["n_generated"] == 6 and scores["fid"]["AtoB"]["fid"] >= 0
+
+
+def test_translate_in_bf16_and_channels_last_matches_fp32(trained_p2p):
+    exact = load_translator(trained_p2p.run_dir)
+    fast = load_translator(trained_p2p.run_dir, precision="bf16", channels_last=True)
+    images = torch.rand(2, 3, 64, 96) * 2 - 1
+    reference, result = exact(images), fast(images)
+    assert result.shape == reference.shape and result.dtype == torch.float32
+    assert (result - reference).abs().mean() < 2 / 255  # below one 8-bit level on average
+    with pytest.raises(GantoolError, match="fp16 needs a CUDA device"):
+        load_translator(trained_p2p.run_dir, precision="fp16")
+
+
+def test_translate_cli_precision_option(trained_p2p, tmp_path):
+    Image.fromarray(np.zeros((40, 56, 3), np.uint8)).save(tmp_path / "in.png")
+    result = CliRunner().invoke(cli, ["translate", str(tmp_path / "in.png"), "--checkpoint", str(trained_p2p.run_dir),
+                                      "--out-dir", str(tmp_path / "out"), "--precision", "bf16", "--channels-last"])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out" / "in.png").size == (56, 40)

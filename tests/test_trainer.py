@@ -45,8 +45,9 @@ def _weights(path):
             **{f"E.{k}": v for k, v in state["ema"].items()}}
 
 
-@pytest.mark.parametrize("extra", [[], ["train.d_steps=2", "loss.instance_noise=0.1", "loss.augment=translation,cutout"]],
-                         ids=["default", "dsteps-noise-augment"])
+@pytest.mark.parametrize("extra", [[], ["train.d_steps=2", "loss.instance_noise=0.1", "loss.augment=translation,cutout"],
+                                   ["train.precision=bf16", "train.channels_last=true", "optim.implementation=foreach"]],
+                         ids=["default", "dsteps-noise-augment", "bf16-channels-last-foreach"])
 def test_resume_is_exact(tiny_cfg, tmp_path, extra):
     cfg = apply_overrides(tiny_cfg, ["train.steps=6", "train.checkpoint_every=3", "train.log_every=1",
                                      "data.hflip=true"] + extra)
@@ -109,3 +110,11 @@ def test_divergence_stops_with_clear_message(tiny_cfg, tmp_path):
                                      "loss.objective=wgan-gp", "loss.gp_weight=0", "model.spectral_norm=false"])
     with pytest.raises(GantoolError, match="diverged"):
         train(cfg, out=tmp_path / "run", quiet=True)
+
+
+def test_fused_and_foreach_optimizers_take_the_same_steps(tiny_cfg, tmp_path):
+    runs = {impl: train(apply_overrides(tiny_cfg, [f"optim.implementation={impl}"]), out=tmp_path / impl, quiet=True)
+            for impl in ("fused", "foreach")}
+    a, b = _weights(runs["fused"].checkpoint), _weights(runs["foreach"].checkpoint)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)

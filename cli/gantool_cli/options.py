@@ -23,8 +23,9 @@ def common_train_options(func: Callable) -> Callable:
         click.option("--resume", type=click.Path(exists=True, path_type=Path),
                      help="Continue a run exactly: a run folder or a checkpoint file (its config is used)."),
         click.option("--device", help=DEVICE_HELP),
-        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]),
-                     help="Arithmetic: fp32 (default), bf16 autocast (CPU/GPU), fp16 with grad scaling (GPU)."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]),
+                     help="Arithmetic: fp32 (default), bf16 autocast (CPU/GPU; 1.5-1.8x faster on CPUs with "
+                          "AVX512-BF16), fp16 with grad scaling (GPU), auto (bf16 where the hardware has it)."),
         click.option("--seed", type=int, help="Random seed (runs are deterministic on the CPU)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override any config value, e.g. --set optim.lr_d=1e-4 (repeatable)."),

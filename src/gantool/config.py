@@ -22,7 +22,7 @@ import yaml
 from gantool.errors import GantoolError
 
 Objective = Literal["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"]
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["fp32", "bf16", "fp16", "auto"]  # auto: bf16 where the hardware has it, else fp32
 
 
 def _check(condition: bool, key: str, message: str) -> None:
@@ -100,6 +100,9 @@ class OptimConfig:
     betas: tuple[float, float] = (0.5, 0.999)  # adam
     momentum: float = 0.5  # sgd (Goodfellow et al. 2014 used momentum)
     weight_decay: float = 0.0
+    # fused: one kernel per optimizer step (on a CPU 1.5x faster steps for pix2pix's 54M-parameter
+    # U-Net than foreach; benchmarks/README.md); foreach: the multi-tensor loop
+    implementation: Literal["fused", "foreach"] = "fused"
     # Constant learning rate, then a linear decay to 0 over the last `lr_decay_steps` steps
     # (when 0: over the last `lr_decay_fraction` of the run).
     lr_decay_steps: int = 0
@@ -130,6 +133,12 @@ class TrainConfig:
     ema_decay: float = 0.999  # EMA of generator weights, used for samples and exports; 0 = off
     ema_start: int = 0  # copy weights (no averaging) before this step
     precision: Precision = "fp32"
+    # NHWC activations and weights: oneDNN's preferred layout for bf16 convolutions on CPUs, and
+    # tensor cores' on GPUs
+    channels_last: bool = False
+    # torch.compile the networks (first steps take a minute or more to compile; on this project's
+    # 2-core CPU it made pix2pix steps slower, so it is off by default: see benchmarks/README.md)
+    compile: bool = False
     device: str = "auto"  # auto: cuda when available, else cpu
     seed: int = 0
     log_every: int = 50

@@ -49,7 +49,22 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def has_fast_bf16(device: torch.device) -> bool:
+    """bf16 arithmetic in hardware: AVX512-BF16 or AMX on the CPU (elsewhere bf16 is emulated,
+    slower than fp32), or a GPU that supports it."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "auto":
+        precision = "bf16" if has_fast_bf16(device) else "fp32"
     if precision == "fp32":
         return None
     if precision == "bf16":
@@ -60,7 +75,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         if device.type != "cuda":
             raise GantoolError("precision fp16 needs a CUDA device; on the CPU use bf16 or fp32")
         return torch.float16
-    raise GantoolError(f"unknown precision {precision!r}; valid: fp32, bf16, fp16")
+    raise GantoolError(f"unknown precision {precision!r}; valid: fp32, bf16, fp16, auto")
 
 
 def seed_everything(seed: int) -> None:
@@ -70,9 +85,11 @@ def seed_everything(seed: int) -> None:
 
 
 def build_optimizer(params: list[nn.Parameter], cfg: OptimConfig, lr: float) -> torch.optim.Optimizer:
+    fused = cfg.implementation == "fused"
+    kind = {"fused": True} if fused else {"foreach": True}
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=True)
-    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True)
+        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **kind)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kind)
 
 
 def lr_factor(step: int, total: int, decay_steps: int) -> float:
@@ -171,8 +188,11 @@ class Trainer:
         self.quiet = quiet
         self.val_dataset = val_dataset
         self.device = resolve_device(self.tc.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels once
         self.amp_dtype = autocast_dtype(self.tc.precision, self.device)
-        self.recipe = recipe.to(self.device)
+        self.memory_format = torch.channels_last if self.tc.channels_last else torch.preserve_format
+        self.recipe = recipe.to(self.device, memory_format=self.memory_format)
         self.G, self.D = recipe.generators, recipe.discriminators
         oc = cfg.optim
         self.opt_g = build_optimizer(list(self.G.parameters()), oc, oc.lr_g)
@@ -181,6 +201,9 @@ class Trainer:
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.ema = EMA(self.G, self.tc.ema_decay, self.tc.ema_start) if self.tc.ema_decay > 0 else None
+        if self.tc.compile:  # in place, after the EMA copy: parameter names and checkpoints stay the same
+            for module in [*self.G.values(), *self.D.values()]:
+                module.compile()
         self.step = 0
         self.d_updates = 0
         self.elapsed = 0.0
@@ -258,7 +281,9 @@ class Trainer:
 
     def _next_batch(self) -> dict[str, Tensor]:
         batch = next(self.stream)
-        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        return {k: v.to(self.device, non_blocking=True,
+                        memory_format=self.memory_format if v.dim() == 4 else torch.preserve_format)
+                for k, v in batch.items()}
 
     def _set_lr(self) -> tuple[float, float]:
         factor = lr_factor(self.step, self.tc.steps, self.cfg.optim.decay_steps(self.tc.steps))
@@ -292,10 +317,18 @@ class Trainer:
         stats.update(d_stats)
 
         self.D.requires_grad_(False)  # G's backward needs gradients through D, not for D
-        with self._autocast():
-            loss_g, g_stats = self.recipe.generator_loss(batch, fakes, self.step)
         self.opt_g.zero_grad(set_to_none=True)
-        self.scaler_g.scale(loss_g).backward()
+        parts = self.recipe.generator_losses(batch, fakes, self.step)
+        loss_g = torch.zeros((), device=self.device)
+        while True:
+            with self._autocast():
+                part = next(parts, None)
+            if part is None:
+                break
+            self.scaler_g.scale(part[0]).backward()  # frees this part's activations before the next
+            loss_g = loss_g + part[0].detach().float()
+            stats.update(part[1])
+        del fakes
         if want_norms:
             self.scaler_g.unscale_(self.opt_g)
             stats["grad_norm_g"] = _grad_norm(self.G.parameters())
@@ -304,8 +337,7 @@ class Trainer:
         self.D.requires_grad_(True)
         if self.ema is not None:
             self.ema.update(self.G, self.step)
-        stats["loss_g"] = loss_g.detach()
-        stats.update(g_stats)
+        stats["loss_g"] = loss_g
         return stats
 
     @contextlib.contextmanager

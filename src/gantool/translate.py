@@ -48,6 +48,16 @@ class Translator:
     config: Config
     tile: int = 1024
     overlap: int = 64
+    precision: str = "fp32"  # bf16 (CPU with AVX512-BF16 or AMX, recent GPUs) or fp16 (CUDA)
+    channels_last: bool = False
+
+    def _forward(self, images: Tensor) -> Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        if self.precision == "fp32":
+            return self.generator(images).float()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == "bf16" else torch.float16):
+            return self.generator(images).float()
 
     @torch.inference_mode()
     def __call__(self, images: Tensor, size: int | None = None) -> Tensor:
@@ -58,7 +68,7 @@ class Translator:
             if size % self.multiple:
                 raise GantoolError(f"--size {size} does not suit this network: use a multiple of {self.multiple}")
             resized = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False)
-            out = self.generator(resized).float()
+            out = self._forward(resized).float()
             return F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
         if max(h, w) > self.tile:
             return self._tiled(images)
@@ -71,8 +81,8 @@ class Translator:
             top, left = ph // 2, pw // 2
             mode = "reflect" if ph < h and pw < w else "replicate"
             images = F.pad(images, (left, pw - left, top, ph - top), mode=mode)
-            return self.generator(images).float()[..., top:top + h, left:left + w]
-        return self.generator(images).float()
+            return self._forward(images).float()[..., top:top + h, left:left + w]
+        return self._forward(images).float()
 
     def _tiled(self, images: Tensor) -> Tensor:
         b, _, h, w = images.shape
@@ -108,9 +118,15 @@ def _blend_window(tile: int, overlap: int, device: torch.device) -> Tensor:
 
 
 def load_translator(path: str | Path, device: str | torch.device = "cpu", dropout: bool = False,
-                    bn_stats: str = "auto", tile: int = 1024, direction: str = "a2b") -> Translator:
+                    bn_stats: str = "auto", tile: int = 1024, direction: str = "a2b",
+                    precision: str = "fp32", channels_last: bool = False) -> Translator:
     """A translator for the generator of `direction` ("a2b": G, "b2a": F of a CycleGAN; a pix2pix
-    model has only its training direction, "a2b")."""
+    model has only its training direction, "a2b"). `precision` bf16/fp16 runs the network under
+    autocast (outputs differ from fp32 by about 1/256 of the range: invisible in 8-bit images)."""
+    from gantool.trainer import autocast_dtype
+
+    dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
+    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
     if bn_stats not in ("auto", "running", "batch"):
         raise GantoolError(f"unknown --bn-stats {bn_stats!r}; valid: auto, running, batch")
     if direction not in DIRECTIONS:
@@ -134,8 +150,11 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
     for module in generator.modules():
         if isinstance(module, nn.Dropout) and dropout:
             module.train()
+    if channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
     in_ch, out_ch = generator.in_channels, generator.out_channels
-    return Translator(generator, in_ch, out_ch, generator.size_multiple, torch.device(device), cfg, tile=tile)
+    return Translator(generator, in_ch, out_ch, generator.size_multiple, torch.device(device), cfg, tile=tile,
+                      precision=precision, channels_last=channels_last)
 
 
 def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:

@@ -7,7 +7,7 @@ discriminator loss (phase "d") and the generator loss (phase "g"), and optimises
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 from torch import Tensor, nn
 from torch.utils.data import Dataset
@@ -67,6 +67,13 @@ class Recipe(nn.Module):
 
     def generator_loss(self, batch: Batch, fakes: Batch, step: int) -> tuple[Tensor, Stats]:
         raise NotImplementedError
+
+    def generator_losses(self, batch: Batch, fakes: Batch, step: int) -> Iterator[tuple[Tensor, Stats]]:
+        """The generator loss as parts that the trainer back-propagates one at a time, in order, so
+        that one part's activations are freed before the next part is computed; their gradients
+        add up to those of the sum. Parts must not share graph beyond what `generate` built, and
+        each piece of that is used by one part only. By default the whole `generator_loss`."""
+        yield self.generator_loss(batch, fakes, step)
 
     def fixed_sample_inputs(self, device: Any, train_set: Dataset, val_set: Dataset | None) -> Batch:
         """Inputs for the sample grids, drawn once and reused so progress is visible over time."""

@@ -17,7 +17,7 @@ a 9-block ResNet generator and a 70x70 PatchGAN.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import torch
 from torch import Tensor, nn
@@ -207,18 +207,24 @@ class CycleGANRecipe(Recipe):
             stats["d_accuracy"] = (stats_a["d_accuracy"] + stats_b["d_accuracy"]) / 2
         return self.cfg.model.d_loss_weight * (loss_a + loss_b), stats
 
-    def generator_loss(self, batch: Batch, fakes: Batch, step: int) -> tuple[Tensor, Stats]:
+    def generator_losses(self, batch: Batch, fakes: Batch, step: int) -> Iterator[tuple[Tensor, Stats]]:
+        """The generators' loss in three parts that the trainer back-propagates one after another:
+        the identity terms, then all that depends on G(a) (adversarial for D_B, cycle A), then all
+        that depends on F(b). Each part's activations are freed before the next part runs, so at
+        most four generator passes hold activations at once instead of six; the gradients add up to
+        those of the whole loss."""
         m = self.cfg.model
         G, F = self.generators["G"], self.generators["F"]
-        outputs = {**fakes, "rec_a": F(fakes["fake_b"]), "rec_b": G(fakes["fake_a"])}
-        if m.lambda_identity > 0:
-            outputs["idt_b"], outputs["idt_a"] = G(fakes["real_b"]), F(fakes["real_a"])  # G should leave B as it is
-        adv_b, _ = self.adversarial_b.generator_loss(self.discriminators["D_B"], fakes["fake_b"], step)
-        adv_a, _ = self.adversarial_a.generator_loss(self.discriminators["D_A"], fakes["fake_a"], step)
-        losses = cycle_losses(outputs, m.lambda_a, m.lambda_b, m.lambda_identity)
-        stats = {"loss_g_adv_b": adv_b.detach(), "loss_g_adv_a": adv_a.detach()}
-        stats.update({key: value.detach() for key, value in losses.items()})
-        return adv_a + adv_b + sum(losses.values()), stats
+        if m.lambda_identity > 0:  # G should leave B as it is, F should leave A
+            identity = cycle_losses({**fakes, "idt_b": G(fakes["real_b"]), "idt_a": F(fakes["real_a"])},
+                                    m.lambda_a, m.lambda_b, m.lambda_identity)
+            yield sum(identity.values()), _detached(identity)
+        for name, fake, discriminator, adversarial, back in (
+                ("b", "fake_b", "D_B", self.adversarial_b, ("rec_a", F)),
+                ("a", "fake_a", "D_A", self.adversarial_a, ("rec_b", G))):
+            adv, _ = adversarial.generator_loss(self.discriminators[discriminator], fakes[fake], step)
+            cycle = cycle_losses({**fakes, back[0]: back[1](fakes[fake])}, m.lambda_a, m.lambda_b, 0.0)
+            yield adv + sum(cycle.values()), {f"loss_g_adv_{name}": adv.detach(), **_detached(cycle)}
 
     def fixed_sample_inputs(self, device: Any, train_set: Dataset, val_set: Dataset | None) -> Batch:
         source = val_set if val_set is not None else train_set
@@ -254,15 +260,20 @@ class CycleGANRecipe(Recipe):
 
 
 def cycle_losses(fakes: Batch, lambda_a: float, lambda_b: float, lambda_identity: float) -> dict[str, Tensor]:
-    """The weighted cycle-consistency and identity L1 terms of the generators' loss.
+    """The weighted cycle-consistency and identity L1 terms of the generators' loss, for the
+    outputs present in `fakes` (rec_a, rec_b, idt_b, idt_a):
 
     loss_cycle_a = lambda_a * |F(G(a)) - a|, loss_cycle_b = lambda_b * |G(F(b)) - b|,
     loss_idt_b = lambda_b * lambda_identity * |G(b) - b|, loss_idt_a = lambda_a * lambda_identity * |F(a) - a|.
     """
     real_a, real_b = fakes["real_a"].float(), fakes["real_b"].float()
-    losses = {"loss_cycle_a": lambda_a * l1_loss(fakes["rec_a"].float(), real_a),
-              "loss_cycle_b": lambda_b * l1_loss(fakes["rec_b"].float(), real_b)}
+    terms = {"loss_cycle_a": ("rec_a", real_a, lambda_a), "loss_cycle_b": ("rec_b", real_b, lambda_b)}
     if lambda_identity > 0:
-        losses["loss_idt_b"] = lambda_b * lambda_identity * l1_loss(fakes["idt_b"].float(), real_b)
-        losses["loss_idt_a"] = lambda_a * lambda_identity * l1_loss(fakes["idt_a"].float(), real_a)
-    return losses
+        terms.update(loss_idt_b=("idt_b", real_b, lambda_b * lambda_identity),
+                     loss_idt_a=("idt_a", real_a, lambda_a * lambda_identity))
+    return {name: weight * l1_loss(fakes[key].float(), real)
+            for name, (key, real, weight) in terms.items() if key in fakes}
+
+
+def _detached(losses: dict[str, Tensor]) -> Stats:
+    return {key: value.detach() for key, value in losses.items()}

@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks of gantool (not tests): `python -m benchmarks --help`."""

@@ -1,0 +1,111 @@
+"""Training-step and translate speed and peak memory: our fp32 eager baseline against our
+optimised path, side by side, with the reference implementation's figures where we have them.
+
+    python -m benchmarks                                  # everything (about 10 minutes on 2 CPU cores)
+    python -m benchmarks --workloads pix2pix256,cgan --out results.json
+    python -m benchmarks --device cuda --batch-sizes 1,8  # on a GPU
+
+Each measurement runs in its own process (so peak RSS belongs to it alone), with medians over
+`iters` iterations after `warmup`. Results go to a JSON file and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.workloads import REFERENCE, WORKLOADS
+
+MODES = ("baseline", "optimised")
+TRANSLATE_SIZES = ("256x256", "512x1024")  # H x W
+
+
+def run_one(workload: str, mode: str, what: str, iters: int, warmup: int, batch_size: int, device: str,
+            compile_networks: bool) -> dict:
+    command = [sys.executable, "-m", "benchmarks.measure", "--workload", workload, "--mode", mode, "--what", what,
+               "--iters", str(iters), "--warmup", str(warmup), "--batch-size", str(batch_size), "--device", device]
+    if compile_networks and mode == "optimised":
+        command.append("--compile")
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    if done.returncode != 0:
+        return {"workload": workload, "mode": mode, "what": what, "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def table(results: list[dict]) -> str:
+    rows = ["| workload | measure | batch | baseline (fp32 eager) | optimised | speed-up | reference | vs reference "
+            "| peak RSS baseline / optimised | RSS vs reference |", "|---" * 10 + "|"]
+    keyed = {(r["workload"], r["what"], r.get("batch_size"), r["mode"]): r for r in results if "error" not in r}
+    for (workload, what, batch, mode), base in keyed.items():
+        if mode != "baseline" or (workload, what, batch, "optimised") not in keyed:
+            continue
+        fast = keyed[(workload, what, batch, "optimised")]
+        unit = "s_per_it" if what == "train" else "s_per_batch"
+        reference = REFERENCE.get(workload, {}) if what == "train" and batch == 1 else {}
+        ref_time = reference.get("s_per_it")
+        ref_rss = reference.get("peak_rss_gb")
+        vs_reference = f"{ref_time / fast[unit]:.2f}x" if ref_time else "-"
+        rss_ratio = f"{fast['peak_rss_gb'] / ref_rss:.2f}x" if ref_rss else "-"
+        rows.append(
+            f"| {workload} | {what} | {batch} | {base[unit]:.3f} s ({base['images_per_s']:.1f} img/s) | "
+            f"{fast[unit]:.3f} s ({fast['images_per_s']:.1f} img/s, {fast['precision']}) | "
+            f"{base[unit] / fast[unit]:.2f}x | {f'{ref_time:.2f} s' if ref_time else '-'} | {vs_reference} | "
+            f"{base['peak_rss_gb']:.2f} / {fast['peak_rss_gb']:.2f} GB | {rss_ratio} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="Comma-separated: " + ", ".join(WORKLOADS))
+    parser.add_argument("--no-translate", action="store_true", help="Only training steps.")
+    parser.add_argument("--iters", type=int, help="Timed iterations [default: per workload, 10-40].")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-sizes", help="Training batch sizes, e.g. 1,8 [default: per workload].")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the networks in the optimised mode.")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.workloads.split(",") if n.strip()]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; valid: {', '.join(WORKLOADS)}")
+    results = []
+    start = time.time()
+    for name in names:
+        workload = WORKLOADS[name]
+        batches = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else [workload.batch_size]
+        plan = [("train", b, args.iters or workload.iters) for b in batches]
+        if workload.translate and not args.no_translate:
+            plan += [(f"translate:{size}", 1, 10) for size in TRANSLATE_SIZES]
+        for what, batch, iters in plan:
+            for mode in MODES:
+                result = run_one(name, mode, what, iters, args.warmup, batch, args.device, args.compile)
+                results.append(result)
+                shown = result.get("error") or f"{result['images_per_s']:.2f} img/s, {result['peak_rss_gb']:.2f} GB"
+                print(f"{name:12} {what:22} batch {batch:<3} {mode:9} {shown}", flush=True)
+    report = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
+                          "python": platform.python_version()},
+              "seconds": time.time() - start, "results": results, "reference": REFERENCE}
+    try:
+        import torch
+
+        report["machine"]["torch"] = torch.__version__
+        report["machine"]["threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            report["machine"]["gpu"] = torch.cuda.get_device_name()
+    except ImportError:
+        pass
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print()
+    print(table(results))
+    print(f"\nresults: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""What the benchmarks run: the reference architectures at the reference sizes, and our defaults.
+
+Data are synthetic tensors of the right shapes (decoding is measured apart, in translate), so a
+benchmark needs no dataset on disk and measures the training step itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+# Seconds per iteration and peak RSS of the reference pytorch-CycleGAN-and-pix2pix code on the
+# development CPU (AMD Zen 4, 2 cores; fp32, batch 1; issue 6 of this project)
+REFERENCE = {
+    "cyclegan256": {"s_per_it": 12.0, "peak_rss_gb": 4.1},
+    "cyclegan128": {"s_per_it": 3.25, "peak_rss_gb": 1.9},
+    "pix2pix256": {"s_per_it": 0.86, "peak_rss_gb": 1.8},
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    recipe: str
+    overrides: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+    # the optimised path's memory layout: NHWC helps the U-Net under bf16, slows the ResNet
+    # generators (reflection padding and instance norm have no fast NHWC kernels on CPUs)
+    channels_last: bool = False
+    translate: bool = True
+    batch_size: int = 1
+    iters: int = 20  # timed iterations (medians); the slow CycleGAN 256 gets fewer
+
+
+WORKLOADS = {
+    "cyclegan256": Workload("cyclegan", ["model.generator=resnet_9blocks", "data.image_size=256"], iters=10),
+    "cyclegan128": Workload("cyclegan", ["model.generator=resnet_9blocks", "data.image_size=128"]),
+    "pix2pix256": Workload("pix2pix", ["model.generator=unet_256", "data.image_size=256"], channels_last=True,
+                           iters=30),
+    "cgan": Workload("cgan", [], meta={"class_names": [str(c) for c in range(10)]}, translate=False,
+                     batch_size=64, iters=40),
+}
+
+
+class SyntheticImages(Dataset):
+    """Random images (and labels) of a recipe's batch layout, the same for the same index."""
+
+    def __init__(self, recipe: str, size: int, channels: int, length: int = 64) -> None:
+        self.recipe, self.size, self.channels, self.length = recipe, size, channels, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        index = key[0] if isinstance(key, tuple) else key
+        generator = torch.Generator().manual_seed(index)
+        image = lambda: torch.rand(self.channels, self.size, self.size, generator=generator) * 2 - 1  # noqa: E731
+        if self.recipe == "cgan":
+            return {"images": image(), "labels": torch.tensor(index % 10)}
+        return {"A": image(), "B": image()}
