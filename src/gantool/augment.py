@@ -6,7 +6,6 @@ every operation is differentiable, so the generator is trained through it.
 
 from __future__ import annotations
 
-import kornia.augmentation as K
 from torch import Tensor, nn
 
 from gantool.errors import GantoolError
@@ -30,7 +29,10 @@ class DiffAugment(nn.Module):
     def __init__(self, policy: str, channels: int) -> None:
         super().__init__()
         ops: list[nn.Module] = []
-        for name in parse_policy(policy):
+        names = parse_policy(policy)
+        if names:
+            import kornia.augmentation as K  # only runs with augmentation pay for importing kornia
+        for name in names:
             if name == "translation":
                 ops.append(K.RandomAffine(degrees=0.0, translate=(0.125, 0.125), p=1.0))
             elif name == "color":

@@ -13,7 +13,6 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import kornia
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
@@ -164,6 +163,8 @@ class Pix2PixRecipe(Recipe):
 
 def image_scores(prediction: Tensor, target: Tensor) -> dict[str, Tensor]:
     """Per-image L1 (on [-1, 1]), PSNR (dB) and SSIM (11x11 Gaussian window) on [0, 1]."""
+    import kornia  # imported on first use: loading a translator for inference never needs it
+
     p01, t01 = (prediction.clamp(-1, 1) + 1) / 2, (target.float() + 1) / 2
     l1 = (prediction.clamp(-1, 1) - target).abs().flatten(1).mean(1)
     mse = (p01 - t01).pow(2).flatten(1).mean(1).clamp_min(1e-10)
