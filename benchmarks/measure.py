@@ -82,7 +82,7 @@ def measure_translate(name: str, mode: str, iters: int, warmup: int, device: str
     """Images per second of `Translator` (the network part of `gantool translate`) at H x W."""
     from gantool.config import apply_overrides, default_config
     from gantool.networks import GENERATORS
-    from gantool.trainer import resolve_device
+    from gantool.trainer import autocast_dtype, resolve_device
     from gantool.translate import Translator
 
     workload = WORKLOADS[name]
@@ -97,7 +97,8 @@ def measure_translate(name: str, mode: str, iters: int, warmup: int, device: str
     precision = next(o.split("=")[1] for o in overrides if o.startswith("train.precision="))
     if optimised and workload.channels_last:
         generator = generator.to(memory_format=torch.channels_last)
-    translator = Translator(generator, 3, 3, generator.size_multiple, dev, cfg, precision=precision,
+    translator = Translator(generator, 3, 3, generator.size_multiple, dev, cfg,
+                            amp_dtype=autocast_dtype(precision, dev),
                             channels_last=optimised and workload.channels_last)
     images = torch.rand(batch_size, 3, height, width) * 2 - 1
     times = []

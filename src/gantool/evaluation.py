@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from gantool.checkpoint import atomic_write
 from gantool.data.images import load_tensor
@@ -21,23 +22,33 @@ from gantool.translate import Translator
 SCORES = ("l1", "psnr", "ssim")
 
 
-def evaluate_pairs(translator: Translator, data_root: str | Path, size: int | None = None,
-                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Translate every pair's input at its own resolution (or `size`) and score it against the truth."""
+def translate_pairs(translator: Translator, data_root: str | Path, size: int | None = None,
+                    progress: Callable[[int], None] | None = None) -> Iterator[tuple[Path, Tensor, Tensor]]:
+    """(file, translation, ground truth) for every pair, each input translated at its own
+    resolution (or `size`) in the direction the model was trained in."""
     cfg = translator.config
     pairs = find_pairs(data_root)
     dataset = PairedImages(pairs, size=8, channels_a=cfg.data.channels,
                            channels_b=cfg.data.channels_b or cfg.data.channels, preprocess="none", flip=False)
     input_key, target_key = ("A", "B") if cfg.data.direction == "AtoB" else ("B", "A")
-    rows = []
     for index, pair in enumerate(pairs):
         item = dataset[index]
-        output = translator(item[input_key][None], size=size)
-        scores = image_scores(output.cpu(), item[target_key][None])
-        rows.append({"file": str(pair.a), **{k: float(v[0]) for k, v in scores.items()}})
+        yield pair.a, translator(item[input_key][None], size=size).cpu(), item[target_key][None]
         if progress:
             progress(1)
-    return {"n": len(rows), "direction": cfg.data.direction, "summary": summarise(rows), "images": rows}
+
+
+def score_pairs(translations: Iterable[tuple[Path, Tensor, Tensor]], direction: str) -> dict[str, Any]:
+    """Per-image and summary L1/PSNR/SSIM of `translate_pairs` output."""
+    rows = [{"file": str(file), **{k: float(v[0]) for k, v in image_scores(output, target).items()}}
+            for file, output, target in translations]
+    return {"n": len(rows), "direction": direction, "summary": summarise(rows), "images": rows}
+
+
+def evaluate_pairs(translator: Translator, data_root: str | Path, size: int | None = None,
+                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Translate every pair's input at its own resolution (or `size`) and score it against the truth."""
+    return score_pairs(translate_pairs(translator, data_root, size, progress), translator.config.data.direction)
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -85,8 +85,7 @@ def seed_everything(seed: int) -> None:
 
 
 def build_optimizer(params: list[nn.Parameter], cfg: OptimConfig, lr: float) -> torch.optim.Optimizer:
-    fused = cfg.implementation == "fused"
-    kind = {"fused": True} if fused else {"foreach": True}
+    kind = {cfg.implementation: True}  # fused=True or foreach=True
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **kind)
     return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kind)
@@ -328,7 +327,6 @@ class Trainer:
             self.scaler_g.scale(part[0]).backward()  # frees this part's activations before the next
             loss_g = loss_g + part[0].detach().float()
             stats.update(part[1])
-        del fakes
         if want_norms:
             self.scaler_g.unscale_(self.opt_g)
             stats["grad_norm_g"] = _grad_norm(self.G.parameters())
@@ -357,9 +355,10 @@ class Trainer:
         """The sample grid of the fixed inputs; with `metrics_path`, also their diversity record."""
         with self._inference_generators() as generators:
             images, per_row = self.recipe.sample_grid(generators, self.fixed_inputs)
-            groups = self.recipe.diversity_groups(generators, self.fixed_inputs) if metrics_path else []
+        images = images.float()
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        save_image_grid(images.float(), path, per_row)
+        save_image_grid(images, path, per_row)
+        groups = self.recipe.diversity_groups(images, self.fixed_inputs) if metrics_path else []
         groups = [(fake, real) for fake, real in groups if len(fake) > 1 and len(real) > 1]
         if groups:
             fake = float(np.mean([pairwise_diversity(f) for f, _ in groups]))

@@ -48,15 +48,14 @@ class Translator:
     config: Config
     tile: int = 1024
     overlap: int = 64
-    precision: str = "fp32"  # bf16 (CPU with AVX512-BF16 or AMX, recent GPUs) or fp16 (CUDA)
+    amp_dtype: torch.dtype | None = None  # autocast to bf16/fp16 (see trainer.autocast_dtype); None: fp32
     channels_last: bool = False
 
     def _forward(self, images: Tensor) -> Tensor:
+        """The generator's fp32 output for `images`, under the chosen precision and memory layout."""
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        if self.precision == "fp32":
-            return self.generator(images).float()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == "bf16" else torch.float16):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             return self.generator(images).float()
 
     @torch.inference_mode()
@@ -68,7 +67,7 @@ class Translator:
             if size % self.multiple:
                 raise GantoolError(f"--size {size} does not suit this network: use a multiple of {self.multiple}")
             resized = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False)
-            out = self._forward(resized).float()
+            out = self._forward(resized)
             return F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
         if max(h, w) > self.tile:
             return self._tiled(images)
@@ -81,8 +80,8 @@ class Translator:
             top, left = ph // 2, pw // 2
             mode = "reflect" if ph < h and pw < w else "replicate"
             images = F.pad(images, (left, pw - left, top, ph - top), mode=mode)
-            return self._forward(images).float()[..., top:top + h, left:left + w]
-        return self._forward(images).float()
+            return self._forward(images)[..., top:top + h, left:left + w]
+        return self._forward(images)
 
     def _tiled(self, images: Tensor) -> Tensor:
         b, _, h, w = images.shape
@@ -125,8 +124,7 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
     autocast (outputs differ from fp32 by about 1/256 of the range: invisible in 8-bit images)."""
     from gantool.trainer import autocast_dtype
 
-    dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
-    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    amp_dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
     if bn_stats not in ("auto", "running", "batch"):
         raise GantoolError(f"unknown --bn-stats {bn_stats!r}; valid: auto, running, batch")
     if direction not in DIRECTIONS:
@@ -154,7 +152,7 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
         generator = generator.to(memory_format=torch.channels_last)
     in_ch, out_ch = generator.in_channels, generator.out_channels
     return Translator(generator, in_ch, out_ch, generator.size_multiple, torch.device(device), cfg, tile=tile,
-                      precision=precision, channels_last=channels_last)
+                      amp_dtype=amp_dtype, channels_last=channels_last)
 
 
 def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:

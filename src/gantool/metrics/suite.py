@@ -224,21 +224,13 @@ def _translation_features(ctx: EvalContext, extractor) -> dict[str, tuple[torch.
         from gantool.data.images import load_tensor
         from gantool.translate import load_translator
 
-        if ctx.data is None:
-            raise GantoolError(f"FID/KID of a {ctx.recipe} model need test images: pass --data DIR")
         if ctx.recipe == "pix2pix":
-            from gantool.data.paired import PairedImages, find_pairs
-
-            translator = load_translator(ctx.checkpoint)
-            d = translator.config.data
-            pairs = find_pairs(ctx.data)
-            dataset = PairedImages(pairs, size=8, channels_a=d.channels, channels_b=d.channels_b or d.channels,
-                                   preprocess="none", flip=False)
-            source, target = ("A", "B") if d.direction == "AtoB" else ("B", "A")
-            items = [dataset[i] for i in range(len(pairs))]
-            fake = torch.cat([extractor(translator(item[source][None])) for item in items])
-            real = torch.cat([extractor(item[target][None]) for item in items])
-            return {d.direction: (fake, real)}
+            direction, translations = _paired_translations(ctx)
+            fake = torch.cat([extractor(output) for _, output, _ in translations])
+            real = torch.cat([extractor(target) for _, _, target in translations])
+            return {direction: (fake, real)}
+        if ctx.data is None:
+            raise GantoolError("FID/KID of a cyclegan model need test images: pass --data DIR with testA/ and testB/")
         from gantool.data.unpaired import domain_folders, domain_images
 
         folders = dict(zip("AB", domain_folders(ctx.data, split="test")))
@@ -305,14 +297,26 @@ def _memorisation(ctx: EvalContext) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------ image translation
+def _paired_translations(ctx: EvalContext) -> tuple[str, list]:
+    """(direction, [(file, translation, truth), ...]) of the pix2pix test pairs, translated once
+    for the paired scores and the Inception FID/KID."""
+    def make() -> tuple[str, list]:
+        from gantool.evaluation import translate_pairs
+        from gantool.translate import load_translator
+
+        if ctx.data is None:
+            raise GantoolError("pix2pix metrics need paired test images: pass --data DIR")
+        translator = load_translator(ctx.checkpoint)
+        return translator.config.data.direction, list(translate_pairs(translator, ctx.data))
+    return ctx.once("paired_translations", make)
+
+
 @metric("paired", ("pix2pix",))
 def _paired(ctx: EvalContext) -> dict[str, Any]:
-    from gantool.evaluation import evaluate_pairs
-    from gantool.translate import load_translator
+    from gantool.evaluation import score_pairs
 
-    if ctx.data is None:
-        raise GantoolError("pix2pix metrics need paired test images: pass --data DIR")
-    result = evaluate_pairs(load_translator(ctx.checkpoint), ctx.data)
+    direction, translations = _paired_translations(ctx)
+    result = score_pairs(translations, direction)
     return {"n": result["n"], "direction": result["direction"], "summary": result["summary"]}
 
 

@@ -46,9 +46,10 @@ class Recipe(nn.Module):
         """Validation metrics (prefixed val_) of `generators` on `dataset`; none by default."""
         return {}
 
-    def diversity_groups(self, generators: nn.ModuleDict, inputs: Batch) -> list[tuple[Tensor, Tensor]]:
-        """(generated, real) image groups from the fixed sample inputs whose spread the mode-collapse
-        check compares: generated images that should differ as much as the real ones beside them."""
+    def diversity_groups(self, grid: Tensor, inputs: Batch) -> list[tuple[Tensor, Tensor]]:
+        """(generated, real) image groups, taken from the images of `sample_grid` (so no extra
+        generator pass) and the fixed inputs, whose spread the mode-collapse check compares:
+        generated images that should differ as much as the real ones beside them."""
         return []
 
     def extra_state(self) -> dict[str, Tensor]:

@@ -93,11 +93,10 @@ class CGANRecipe(Recipe):
         return {"val_judge_accuracy": accuracy, "val_judge_error": 1.0 - accuracy,
                 "val_coverage_kl": class_coverage(predicted)["kl_to_uniform"]}
 
-    def diversity_groups(self, generators: nn.ModuleDict, inputs: Batch) -> list[tuple[Tensor, Tensor]]:
-        """Per class: the fixed samples of that class against real images of that class, so a G that
-        draws one image per class (ignoring z) counts as collapsed."""
-        fakes = generators["G"](inputs["z"], inputs["labels"])
-        return [(fakes[inputs["labels"] == c], inputs["real_images"][inputs["real_labels"] == c])
+    def diversity_groups(self, grid: Tensor, inputs: Batch) -> list[tuple[Tensor, Tensor]]:
+        """Per class: the fixed samples of that class (the grid is G(z, labels)) against real images
+        of that class, so a G that draws one image per class (ignoring z) counts as collapsed."""
+        return [(grid[inputs["labels"] == c], inputs["real_images"][inputs["real_labels"] == c])
                 for c in range(self.num_classes)]
 
     @classmethod

@@ -219,11 +219,11 @@ class CycleGANRecipe(Recipe):
             identity = cycle_losses({**fakes, "idt_b": G(fakes["real_b"]), "idt_a": F(fakes["real_a"])},
                                     m.lambda_a, m.lambda_b, m.lambda_identity)
             yield sum(identity.values()), _detached(identity)
-        for name, fake, discriminator, adversarial, back in (
-                ("b", "fake_b", "D_B", self.adversarial_b, ("rec_a", F)),
-                ("a", "fake_a", "D_A", self.adversarial_a, ("rec_b", G))):
+        for name, fake, discriminator, adversarial, reconstruction, back in (
+                ("b", "fake_b", "D_B", self.adversarial_b, "rec_a", F),
+                ("a", "fake_a", "D_A", self.adversarial_a, "rec_b", G)):
             adv, _ = adversarial.generator_loss(self.discriminators[discriminator], fakes[fake], step)
-            cycle = cycle_losses({**fakes, back[0]: back[1](fakes[fake])}, m.lambda_a, m.lambda_b, 0.0)
+            cycle = cycle_losses({**fakes, reconstruction: back(fakes[fake])}, m.lambda_a, m.lambda_b, 0.0)
             yield adv + sum(cycle.values()), {f"loss_g_adv_{name}": adv.detach(), **_detached(cycle)}
 
     def fixed_sample_inputs(self, device: Any, train_set: Dataset, val_set: Dataset | None) -> Batch:
@@ -240,8 +240,8 @@ class CycleGANRecipe(Recipe):
         rows = torch.stack([as_rgb(c.float()) for c in columns], dim=1)
         return rows.flatten(0, 1), len(columns)
 
-    def diversity_groups(self, generators: nn.ModuleDict, inputs: Batch) -> list[tuple[Tensor, Tensor]]:
-        return [(generators["G"](inputs["A"]), inputs["B"]), (generators["F"](inputs["B"]), inputs["A"])]
+    def diversity_groups(self, grid: Tensor, inputs: Batch) -> list[tuple[Tensor, Tensor]]:
+        return [(grid[1::6], grid[3::6]), (grid[4::6], grid[0::6])]  # G(A) against B, F(B) against A
 
     def validate(self, generators: nn.ModuleDict, dataset: Dataset, device: Any) -> dict[str, float]:
         """Mean cycle-reconstruction L1 in each direction on the validation images, and their mean."""
