@@ -29,6 +29,10 @@ def common_train_options(func: Callable) -> Callable:
         click.option("--seed", type=int, help="Random seed (runs are deterministic on the CPU)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override any config value, e.g. --set optim.lr_d=1e-4 (repeatable)."),
+        click.option("--nproc", type=click.IntRange(min=1),
+                     help="Train with N processes on this machine (one per GPU, or N CPU processes): re-runs "
+                          "this command under `torchrun --standalone --nproc_per_node N`. --batch-size is the "
+                          "global batch, split evenly over the processes."),
         click.option("--quiet", is_flag=True, help="No progress bar (for logs)."),
         click.option("--dry-run", is_flag=True, help="Validate the options, print the resolved config, train nothing."),
     ]
@@ -61,6 +65,34 @@ def translation_data_options(what: str, held_out: str, preprocess: str, objectiv
         return func
 
     return apply
+
+
+def torchrun_command(argv: list[str], nproc: int) -> list[str]:
+    """The command that runs `gantool <argv>` (without its --nproc) in `nproc` processes."""
+    import sys
+
+    args, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            "-m", "gantool_cli", *args]
+
+
+def relaunch_under_torchrun(nproc: int | None) -> None:
+    """With --nproc N > 1 (and not already under torchrun), replace this process by torchrun."""
+    import os
+    import sys
+
+    if nproc is None or nproc == 1 or "WORLD_SIZE" in os.environ:
+        return
+    command = torchrun_command(sys.argv[1:], nproc)
+    click.echo(f"running: {' '.join(command)}", err=True)
+    os.execv(command[0], command)
 
 
 def common_values(steps, batch_size, workers, resume, device, precision, seed) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from gantool_cli.options import (OBJECTIVES, common_train_options, common_values, resolve_config,
-                                 translation_data_options)
+from gantool_cli.options import (OBJECTIVES, common_train_options, common_values, relaunch_under_torchrun,
+                                 resolve_config, translation_data_options)
 
 
 @click.group()
@@ -15,15 +15,19 @@ def train() -> None:
     """Train a model; see `gantool train cgan --help`."""
 
 
-def run_training(cfg, out, resume, steps, quiet: bool, dry_run: bool) -> None:
+def run_training(cfg, out, resume, steps, quiet: bool, dry_run: bool, nproc: int | None) -> None:
     import yaml
 
     if dry_run:
         click.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip())
         return
+    relaunch_under_torchrun(nproc)  # the options are valid: now start N copies of this command
+    from gantool.distributed import from_environment
     from gantool.run import train as run_train
 
     result = run_train(cfg, out=out, resume=resume, steps=steps, quiet=quiet)
+    if not from_environment().is_main:  # under torchrun, rank 0 reports for all
+        return
     if result.interrupted:
         click.echo(f"interrupted at step {result.step}; checkpoint saved: {result.checkpoint}")
         click.echo(f"resume with: gantool train {cfg.recipe} --resume {result.run_dir}")
@@ -46,9 +50,12 @@ def run_training(cfg, out, resume, steps, quiet: bool, dry_run: bool) -> None:
 @click.option("--objective", type=click.Choice(OBJECTIVES),
               help="GAN objective [default: nonsaturating].")
 @click.option("--d-steps", type=click.IntRange(min=1), help="Discriminator updates per generator update [default: 1].")
+@click.option("--norm", type=click.Choice(["batch", "syncbatch"]),
+              help="Generator batch norm; syncbatch takes statistics over all processes of a --nproc / torchrun "
+                   "run [default: batch].")
 @common_train_options
-def cgan(data, data_root, image_size, channels, objective, d_steps, config_file, steps, batch_size, workers, out,
-         resume, device, precision, seed, overrides, quiet, dry_run) -> None:
+def cgan(data, data_root, image_size, channels, objective, d_steps, norm, config_file, steps, batch_size, workers,
+         out, resume, device, precision, seed, nproc, overrides, quiet, dry_run) -> None:
     """Class-conditional GAN: a generator that draws the class you ask for.
 
     \b
@@ -58,7 +65,7 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, config_file,
       gantool train cgan --data pets/ --channels 3 --image-size 64
     """
     values = {"data.image_size": image_size, "data.channels": channels, "loss.objective": objective,
-              "train.d_steps": d_steps,
+              "train.d_steps": d_steps, "model.norm": norm,
               **common_values(steps, batch_size, workers, resume, device, precision, seed)}
     if data is not None:
         if data in ("digits", "mnist"):
@@ -70,7 +77,7 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, config_file,
     if data_root is not None:
         values["data.root"] = str(data_root)
     cfg = resolve_config("cgan", config_file, values, overrides)
-    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run)
+    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run, nproc)
 
 
 @train.command("pix2pix")
@@ -83,10 +90,13 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, config_file,
 @translation_data_options("pairs (same layout)", "their L1/PSNR/SSIM", "applied identically to A and B",
                           "nonsaturating, the reference's 'vanilla' BCE")
 @click.option("--lambda-l1", type=click.FloatRange(min=0), help="Weight of the L1 loss [default: 100].")
+@click.option("--norm", type=click.Choice(["batch", "syncbatch", "instance", "none"]),
+              help="Normalisation layers of G and D; syncbatch is batch norm with statistics over all processes "
+                   "of a --nproc / torchrun run [default: batch].")
 @common_train_options
 def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preprocess, no_flip, objective, lambda_l1,
-            config_file, steps, batch_size, workers, out, resume, device, precision, seed, overrides, quiet,
-            dry_run) -> None:
+            norm, config_file, steps, batch_size, workers, out, resume, device, precision, seed, nproc, overrides,
+            quiet, dry_run) -> None:
     """pix2pix: paired image-to-image translation (U-Net G, PatchGAN D, L1 + GAN loss).
 
     \b
@@ -98,11 +108,12 @@ def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preproc
               "model.generator": generator, "data.val": str(val_dir) if val_dir else None,
               "data.val_fraction": val_fraction, "data.preprocess": preprocess,
               "data.hflip": False if no_flip else None, "loss.objective": objective, "model.lambda_l1": lambda_l1,
+              "model.norm": norm,
               **common_values(steps, batch_size, workers, resume, device, precision, seed)}
     if size is not None and generator is None:
         values["model.generator"] = next((f"unet_{m}" for m in (256, 128, 64) if size % m == 0), "unet_256")
     cfg = resolve_config("pix2pix", config_file, values, overrides)
-    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run)
+    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run, nproc)
 
 
 @train.command("cyclegan")
@@ -127,10 +138,13 @@ def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preproc
                           "their cycle-reconstruction L1", "drawn independently per domain", "lsgan, as the paper")
 @click.option("--channels-a", type=click.Choice(["1", "3"]), help="Channels of domain A images [default: 3].")
 @click.option("--channels-b", type=click.Choice(["1", "3"]), help="Channels of domain B images [default: as A].")
+@click.option("--norm", type=click.Choice(["batch", "syncbatch", "instance", "none"]),
+              help="Normalisation layers of G and D; syncbatch is batch norm with statistics over all processes "
+                   "of a --nproc / torchrun run [default: instance].")
 @common_train_options
 def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lambda_cycle, lambda_identity, val_dir,
-             val_fraction, preprocess, no_flip, channels_a, channels_b, objective, config_file, steps, batch_size,
-             workers, out, resume, device, precision, seed, overrides, quiet, dry_run) -> None:
+             val_fraction, preprocess, no_flip, channels_a, channels_b, norm, objective, config_file, steps,
+             batch_size, workers, out, resume, device, precision, seed, nproc, overrides, quiet, dry_run) -> None:
     """CycleGAN: unpaired translation between two image folders (two ResNet G, two PatchGAN D).
 
     Training length is counted in epochs (passes over the larger domain) by default; --steps
@@ -154,9 +168,9 @@ def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lamb
               "model.lambda_a": lambda_cycle, "model.lambda_b": lambda_cycle, "model.lambda_identity": lambda_identity,
               "data.val": str(val_dir) if val_dir else None, "data.val_fraction": val_fraction,
               "data.preprocess": preprocess, "data.hflip": False if no_flip else None, "data.channels": channels_a,
-              "data.channels_b": channels_b, "loss.objective": objective,
+              "data.channels_b": channels_b, "loss.objective": objective, "model.norm": norm,
               **common_values(steps, batch_size, workers, resume, device, precision, seed)}
     cfg = resolve_config("cyclegan", config_file, values, overrides)
     if resume is None and not cfg.data.root:
         raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
-    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run)
+    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run, nproc)

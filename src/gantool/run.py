@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from gantool import distributed
 from gantool.checkpoint import load_checkpoint, resolve_checkpoint_path
 from gantool.config import Config, resolve_epochs, save_config
 from gantool.errors import GantoolError
 from gantool.recipes import RECIPES
-from gantool.trainer import Trainer, TrainResult, seed_everything
+from gantool.trainer import Trainer, TrainResult, resolve_device, seed_everything
 
 
 def free_run_dir(out: str | Path) -> Path:
@@ -35,7 +36,11 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None 
           steps: int | None = None, quiet: bool = False, stop_at: int | None = None) -> TrainResult:
     """Train `cfg` into a new run folder, or continue the run at `resume` (its config wins;
     `steps` may extend it). `stop_at` pauses the run at that step with a checkpoint, as an
-    interruption would: schedules still follow `train.steps`, and `resume` continues it."""
+    interruption would: schedules still follow `train.steps`, and `resume` continues it.
+
+    Under torchrun (WORLD_SIZE > 1) every process calls this with the same arguments: they join
+    one process group, each trains on its share of every global batch of `data.batch_size`, and
+    rank 0 alone writes the run folder."""
     resume_state = None
     if resume is not None:
         path = resolve_checkpoint_path(resume)
@@ -46,18 +51,24 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None 
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     else:
         run_dir = free_run_dir(out or Path("runs") / cfg.name)  # created once everything is built
-    recipe_cls = RECIPES.get(cfg.recipe)
-    seed_everything(cfg.train.seed)  # network init is part of the run's reproducible state
-    dataset, val_dataset, meta = recipe_cls.build_data(cfg)
-    cfg = resolve_epochs(cfg, len(dataset))
-    if steps is not None:
-        cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps, epochs=0, decay_epochs=0))
-    if resume_state is not None:
-        meta = resume_state["meta"]
-    recipe = recipe_cls(cfg, meta)
-    trainer = Trainer(cfg, recipe, dataset, run_dir, quiet=quiet, resume_state=resume_state,
-                      val_dataset=val_dataset)
-    if resume_state is None:  # a bad option or dataset fails above and leaves no empty run folder
-        trainer.run_dir = run_dir = new_run_dir(run_dir)
-    save_config(cfg, run_dir / "config.yaml")
-    return trainer.fit(stop_at=stop_at)
+    ctx = distributed.from_environment()
+    device = resolve_device(distributed.device_for(cfg.train.device, ctx))
+    with distributed.process_group(ctx, device):
+        recipe_cls = RECIPES.get(cfg.recipe)
+        seed_everything(cfg.train.seed)  # network init is part of the run's reproducible state
+        dataset, val_dataset, meta = recipe_cls.build_data(cfg)
+        cfg = resolve_epochs(cfg, len(dataset))
+        if steps is not None:
+            cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps, epochs=0, decay_epochs=0))
+        if resume_state is not None:
+            meta = resume_state["meta"]
+        recipe = recipe_cls(cfg, meta)
+        trainer = Trainer(cfg, recipe, dataset, run_dir, quiet=quiet, resume_state=resume_state,
+                          val_dataset=val_dataset, dist=ctx)
+        if resume_state is None:  # a bad option or dataset fails above and leaves no empty run folder
+            if ctx.is_main:
+                run_dir = new_run_dir(run_dir)
+            trainer.run_dir = run_dir = distributed.from_main(run_dir, ctx)
+        if ctx.is_main:
+            save_config(cfg, run_dir / "config.yaml")
+        return trainer.fit(stop_at=stop_at)

@@ -25,10 +25,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gantool import distributed
 from gantool.checkpoint import capture_rng, link_or_copy, restore_rng, save_checkpoint
 from gantool.config import Config, OptimConfig
 from gantool.data.stream import BatchStream
 from gantool.diagnostics import TrainingMonitor, pairwise_diversity
+from gantool.distributed import SINGLE_PROCESS, Distributed
 from gantool.errors import GantoolError
 from gantool.losses import OBJECTIVES
 from gantool.recipes.base import Recipe
@@ -181,12 +183,13 @@ class TrainResult:
 class Trainer:
     def __init__(self, cfg: Config, recipe: Recipe, dataset: Any, run_dir: Path,
                  quiet: bool = False, resume_state: dict[str, Any] | None = None,
-                 val_dataset: Any = None) -> None:
+                 val_dataset: Any = None, dist: Distributed = SINGLE_PROCESS) -> None:
         self.cfg, self.tc = cfg, cfg.train
         self.run_dir = Path(run_dir)
-        self.quiet = quiet
+        self.dist = dist
+        self.quiet = quiet or not dist.is_main  # one progress bar, one set of files: rank 0's
         self.val_dataset = val_dataset
-        self.device = resolve_device(self.tc.device)
+        self.device = resolve_device(distributed.device_for(self.tc.device, dist))
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels once
         self.amp_dtype = autocast_dtype(self.tc.precision, self.device)
@@ -210,9 +213,18 @@ class Trainer:
         position = 0
         if resume_state is not None:
             position = self._restore(resume_state)
+        if dist.enabled:
+            # every process trains the same networks; its random draws (dropout, instance noise,
+            # augmentation, pools) must differ, or N processes would repeat one process's choices
+            seed_everything(self.tc.seed + 1_000_003 * (dist.rank + 1) + self.step)
+            # DDP averages gradients over processes during backward; the recipe calls the wrapped
+            # networks, while self.G / self.D (same parameters) serve checkpoints, EMA and sampling
+            recipe.generators = nn.ModuleDict({k: distributed.wrap(m, self.device) for k, m in self.G.items()})
+            recipe.discriminators = nn.ModuleDict({k: distributed.wrap(m, self.device) for k, m in self.D.items()})
         workers = cfg.data.num_workers if cfg.data.num_workers >= 0 else (4 if self.device.type == "cuda" else 0)
         self.stream = BatchStream(dataset, cfg.data.batch_size, self.tc.seed, workers,
-                                  pin_memory=self.device.type == "cuda", position=position)
+                                  pin_memory=self.device.type == "cuda", position=position,
+                                  rank=dist.rank, world_size=dist.world_size)
         self.fixed_inputs = recipe.fixed_sample_inputs(self.device, dataset, val_dataset)
         self.monitor = TrainingMonitor(cfg.diagnostics, OBJECTIVES.get(cfg.loss.objective).probabilistic)
         self.stop = _StopRequest()
@@ -258,9 +270,12 @@ class Trainer:
         return int(state["data_position"])
 
     def save(self) -> Path:
+        """Write the checkpoint (rank 0 only; every process returns its path)."""
         folder = self.run_dir / "checkpoints"
         periodic = folder / f"step_{self.step:07d}.pt"
         latest = folder / "latest.pt"
+        if not self.dist.is_main:
+            return latest
         state = self.state_dict()
         if self.tc.keep_checkpoints > 0:
             save_checkpoint(state, periodic)
@@ -319,14 +334,22 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         parts = self.recipe.generator_losses(batch, fakes, self.step)
         loss_g = torch.zeros((), device=self.device)
-        while True:
-            with self._autocast():
-                part = next(parts, None)
-            if part is None:
-                break
-            self.scaler_g.scale(part[0]).backward()  # frees this part's activations before the next
-            loss_g = loss_g + part[0].detach().float()
-            stats.update(part[1])
+        pending: list[Tensor] = []
+        # D runs frozen here: its DDP wrappers must not wait for gradients that never come
+        with distributed.no_sync(list(self.recipe.discriminators.values())):
+            while True:
+                with self._autocast():
+                    part = next(parts, None)
+                if part is None:
+                    break
+                if self.dist.enabled:
+                    pending.append(part[0])  # DDP averages gradients in one backward per forward set
+                else:
+                    self.scaler_g.scale(part[0]).backward()  # frees this part's activations before the next
+                loss_g = loss_g + part[0].detach().float()
+                stats.update(part[1])
+            if pending:
+                self.scaler_g.scale(torch.stack(pending).sum()).backward()
         if want_norms:
             self.scaler_g.unscale_(self.opt_g)
             stats["grad_norm_g"] = _grad_norm(self.G.parameters())
@@ -401,7 +424,9 @@ class Trainer:
 
         tc = self.tc
         metrics_path = self.run_dir / "metrics.jsonl"
-        self.monitor.replay(_drop_metrics_after(metrics_path, self.step), self.recipe.selection_metric)
+        main = self.dist.is_main
+        if main:
+            self.monitor.replay(_drop_metrics_after(metrics_path, self.step), self.recipe.selection_metric)
         sums: dict[str, Tensor] = {}
         window_steps, window_start = 0, time.perf_counter()
         last_metrics: dict[str, float] = {}
@@ -427,6 +452,7 @@ class Trainer:
                         sums[key] = sums[key] + value if key in sums else value.clone()
                 bar.update(1)
                 if log_now:
+                    sums = distributed.mean_over_processes(sums, self.dist)
                     now = time.perf_counter()
                     last_metrics = {k: (v.item() if k.startswith("grad_norm") else v.item() / window_steps)
                                     for k, v in sums.items()}
@@ -434,7 +460,8 @@ class Trainer:
                     last_metrics.update(step=self.step, epoch=self.stream.epoch, lr_g=lr_g, lr_d=lr_d,
                                         it_per_s=window_steps / max(now - window_start, 1e-9),
                                         elapsed_s=start_elapsed + now - start_time)
-                    self._record(metrics_path, last_metrics)
+                    if main:
+                        self._record(metrics_path, last_metrics)
                     postfix = dict(d=f"{last_metrics['loss_d']:.3f}", g=f"{last_metrics['loss_g']:.3f}",
                                    dx=f"{last_metrics.get('d_real', float('nan')):.2f}",
                                    dgz=f"{last_metrics.get('d_fake', float('nan')):.2f}")
@@ -442,12 +469,14 @@ class Trainer:
                         postfix["warn"] = ",".join(sorted(self.monitor.active))
                     bar.set_postfix(postfix, refresh=False)
                     sums, window_steps, window_start = {}, 0, now
-                if self.step % tc.sample_every == 0 or self.step == tc.steps:
+                if main and (self.step % tc.sample_every == 0 or self.step == tc.steps):
                     self.write_samples(metrics_path)
-                if (self.step % tc.val_every == 0 or self.step == tc.steps) and self.recipe.validates(self.val_dataset):
+                if (main and (self.step % tc.val_every == 0 or self.step == tc.steps)
+                        and self.recipe.validates(self.val_dataset)):
                     self.write_validation(metrics_path)
                 self.elapsed = start_elapsed + time.perf_counter() - start_time
-                if self.stop.signal_name is not None or self.step == stop_at:
+                stop_requested = distributed.any_process(self.stop.signal_name is not None, self.dist, self.device)
+                if stop_requested or self.step == stop_at:
                     interrupted = True
                     break
                 if self.step % tc.checkpoint_every == 0 and self.step != tc.steps:
@@ -461,9 +490,10 @@ class Trainer:
     def _check_finite(self, metrics: dict[str, float], metrics_path: Path) -> None:
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         if bad:
-            _append_jsonl(metrics_path, {"step": self.step, "warning": "divergence",
-                                         "message": f"{', '.join(bad)} became NaN/inf; training stopped",
-                                         "remedy": "lower the learning rates, use fp32, or add R1"})
+            if self.dist.is_main:
+                _append_jsonl(metrics_path, {"step": self.step, "warning": "divergence",
+                                             "message": f"{', '.join(bad)} became NaN/inf; training stopped",
+                                             "remedy": "lower the learning rates, use fp32, or add R1"})
             raise GantoolError(
                 f"training diverged at step {self.step}: {', '.join(bad)} became NaN/inf. The last good "
                 f"checkpoint is in {self.run_dir / 'checkpoints'}; lower the learning rates, use fp32, "

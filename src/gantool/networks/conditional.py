@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gantool.errors import GantoolError
-from gantool.networks.layers import init_weights, maybe_spectral_norm
+from gantool.networks.layers import batch_norm, init_weights, maybe_spectral_norm
 from gantool.networks.registry import DISCRIMINATORS, GENERATORS
 
 
@@ -39,9 +39,9 @@ def base_resolution(image_size: int) -> tuple[int, int]:
 class ConditionalBatchNorm2d(nn.Module):
     """Batch norm without its own affine, followed by a per-class scale and shift."""
 
-    def __init__(self, channels: int, num_classes: int) -> None:
+    def __init__(self, channels: int, num_classes: int, sync: bool = False) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.norm = batch_norm(channels, sync=sync, affine=False)
         self.scale = nn.Embedding(num_classes, channels)
         self.shift = nn.Embedding(num_classes, channels)
         nn.init.ones_(self.scale.weight)
@@ -56,9 +56,9 @@ class ConditionalBatchNorm2d(nn.Module):
 class _Norm(nn.Module):
     """Plain batch norm with the same call signature as the conditional one."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, sync: bool = False) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm2d(channels)
+        self.norm = batch_norm(channels, sync=sync)
 
     def forward(self, x: Tensor, labels: Tensor) -> Tensor:
         return self.norm(x)
@@ -77,10 +77,14 @@ class ConditionalGenerator(nn.Module):
         ngf: int = 32,
         conditioning: str = "cbn",
         embed_dim: int = 32,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         if conditioning not in ("cbn", "concat"):
             raise GantoolError(f"unknown conditioning {conditioning!r}; valid: cbn, concat")
+        if norm not in ("batch", "syncbatch"):
+            raise GantoolError(f"unknown norm {norm!r} for the conditional generator; valid: batch, syncbatch")
+        sync = norm == "syncbatch"
         self.z_dim, self.num_classes, self.conditioning = z_dim, num_classes, conditioning
         self.channels, self.image_size = channels, image_size
         self.base, n_up = base_resolution(image_size)
@@ -92,7 +96,7 @@ class ConditionalGenerator(nn.Module):
             in_dim += embed_dim
 
         def norm(c: int) -> nn.Module:
-            return ConditionalBatchNorm2d(c, num_classes) if conditioning == "cbn" else _Norm(c)
+            return ConditionalBatchNorm2d(c, num_classes, sync) if conditioning == "cbn" else _Norm(c, sync)
 
         self.project = nn.Linear(in_dim, widths[0] * self.base * self.base, bias=False)
         self.project_norm = norm(widths[0])

@@ -5,17 +5,53 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from gantool.distributed import sync_batch_stats
 from gantool.errors import GantoolError
 
-NORMS = ("batch", "instance", "none")
+NORMS = ("batch", "syncbatch", "instance", "none")
+
+
+class SyncBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm whose training statistics cover the global batch of every process of a
+    distributed run, on the CPU (gloo) as on GPUs; torch.nn.SyncBatchNorm rejects CPU tensors.
+    In a single process it is plain batch norm, with the same parameters and buffers, so its
+    checkpoints load anywhere."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self.training and torch.distributed.is_available() and torch.distributed.is_initialized()
+                and torch.distributed.get_world_size() > 1):
+            return super().forward(x)
+        self._check_input_dim(x)
+        channels = x.shape[1]
+        x32 = x.float()
+        count = torch.full((1,), x32.numel() / channels, device=x.device)
+        totals = sync_batch_stats(torch.cat([x32.sum((0, 2, 3)), x32.square().sum((0, 2, 3)), count]))
+        n = totals[-1]
+        mean = totals[:channels] / n
+        var = (totals[channels:2 * channels] / n - mean.square()).clamp_min(0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean.detach(), momentum)
+                self.running_var.lerp_(var.detach() * n / (n - 1).clamp_min(1), momentum)
+        y = (x32 - mean[None, :, None, None]) * torch.rsqrt(var + self.eps)[None, :, None, None]
+        if self.affine:
+            y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        return y.to(x.dtype)
+
+
+def batch_norm(channels: int, sync: bool = False, affine: bool = True) -> nn.BatchNorm2d:
+    return (SyncBatchNorm2d if sync else nn.BatchNorm2d)(channels, affine=affine)
 
 
 def norm_layer(name: str, channels: int) -> nn.Module:
-    if name == "batch":
-        return nn.BatchNorm2d(channels)
+    if name in ("batch", "syncbatch"):
+        return batch_norm(channels, sync=name == "syncbatch")
     if name == "instance":
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if name == "none":

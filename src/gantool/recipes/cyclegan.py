@@ -52,7 +52,7 @@ class CycleGANModelConfig:
     ngf: int = 64
     ndf: int = 64
     n_layers_d: int = 3  # PatchGAN depth: 3 judges 70x70 patches
-    norm: Literal["instance", "batch", "none"] = "instance"
+    norm: Literal["instance", "batch", "syncbatch", "none"] = "instance"
     dropout: float = 0.0
     upsampling: Literal["transposed", "resize"] = "transposed"  # resnet generators; resize avoids checkerboards
     spectral_norm: bool = False

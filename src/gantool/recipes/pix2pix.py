@@ -44,7 +44,7 @@ class Pix2PixModelConfig:
     ngf: int = 64
     ndf: int = 64
     n_layers_d: int = 3  # PatchGAN depth: 3 judges 70x70 patches
-    norm: Literal["batch", "instance", "none"] = "batch"
+    norm: Literal["batch", "syncbatch", "instance", "none"] = "batch"
     dropout: float = 0.5
     spectral_norm: bool = False
     lambda_l1: float = 100.0
