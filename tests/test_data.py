@@ -63,7 +63,7 @@ def test_class_folder_errors(tmp_path):
     with pytest.raises(GantoolError, match="no class subfolders"):
         build_labelled_dataset(DataConfig(dataset="folder", root=str(tmp_path / "empty")))
     (tmp_path / "empty" / "cls").mkdir()
-    with pytest.raises(GantoolError, match="holds no images"):
+    with pytest.raises(GantoolError, match="holds no readable images"):
         build_labelled_dataset(DataConfig(dataset="folder", root=str(tmp_path / "empty")))
 
 

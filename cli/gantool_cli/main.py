@@ -51,6 +51,22 @@ def cli(ctx: click.Context, debug: bool) -> None:
       gantool report runs/cgan                      plots and an HTML page of a run
     """
     ctx.meta["gantool.debug"] = debug
+    _show_library_warnings()
+
+
+def _show_library_warnings() -> None:
+    """The library's warnings (skipped files, ...) as one `warning: ...` line each on stderr."""
+    import logging
+
+    logger = logging.getLogger("gantool")
+    for handler in [h for h in logger.handlers if getattr(h, "gantool_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(click.get_text_stream("stderr"))
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.gantool_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 cli.add_command(train.train)

@@ -27,6 +27,9 @@ def common_train_options(func: Callable) -> Callable:
                      help="Arithmetic: fp32 (default), bf16 autocast (CPU/GPU; 1.5-1.8x faster on CPUs with "
                           "AVX512-BF16), fp16 with grad scaling (GPU), auto (bf16 where the hardware has it)."),
         click.option("--seed", type=int, help="Random seed (runs are deterministic on the CPU)."),
+        click.option("--strict", is_flag=True, default=None,
+                     help="Unreadable image files (empty, truncated, corrupt) are an error instead of being "
+                          "skipped with a warning."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override any config value, e.g. --set optim.lr_d=1e-4 (repeatable)."),
         click.option("--nproc", type=click.IntRange(min=1),
@@ -95,12 +98,12 @@ def relaunch_under_torchrun(nproc: int | None) -> None:
     os.execv(command[0], command)
 
 
-def common_values(steps, batch_size, workers, resume, device, precision, seed) -> dict[str, Any]:
+def common_values(steps, batch_size, workers, resume, device, precision, seed, strict=None) -> dict[str, Any]:
     """Config keys of the options every `train` command shares (None: not given). With --resume,
     --steps is the run's new total and is applied to the checkpoint's config instead."""
     return {"train.steps": steps if resume is None else None, "data.batch_size": batch_size,
             "data.num_workers": workers, "train.device": device, "train.precision": precision,
-            "train.seed": seed}
+            "train.seed": seed, "data.strict": strict}
 
 
 def resolve_config(recipe: str, config_file: Path | None, values: dict[str, Any], overrides: tuple[str, ...]):

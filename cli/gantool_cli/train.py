@@ -55,7 +55,7 @@ def run_training(cfg, out, resume, steps, quiet: bool, dry_run: bool, nproc: int
                    "run [default: batch].")
 @common_train_options
 def cgan(data, data_root, image_size, channels, objective, d_steps, norm, config_file, steps, batch_size, workers,
-         out, resume, device, precision, seed, nproc, overrides, quiet, dry_run) -> None:
+         out, resume, device, precision, seed, strict, nproc, overrides, quiet, dry_run) -> None:
     """Class-conditional GAN: a generator that draws the class you ask for.
 
     \b
@@ -66,7 +66,7 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, norm, config
     """
     values = {"data.image_size": image_size, "data.channels": channels, "loss.objective": objective,
               "train.d_steps": d_steps, "model.norm": norm,
-              **common_values(steps, batch_size, workers, resume, device, precision, seed)}
+              **common_values(steps, batch_size, workers, resume, device, precision, seed, strict)}
     if data is not None:
         if data in ("digits", "mnist"):
             values["data.dataset"] = data
@@ -95,8 +95,8 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, norm, config
                    "of a --nproc / torchrun run [default: batch].")
 @common_train_options
 def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preprocess, no_flip, objective, lambda_l1,
-            norm, config_file, steps, batch_size, workers, out, resume, device, precision, seed, nproc, overrides,
-            quiet, dry_run) -> None:
+            norm, config_file, steps, batch_size, workers, out, resume, device, precision, seed, strict, nproc,
+            overrides, quiet, dry_run) -> None:
     """pix2pix: paired image-to-image translation (U-Net G, PatchGAN D, L1 + GAN loss).
 
     \b
@@ -109,7 +109,7 @@ def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preproc
               "data.val_fraction": val_fraction, "data.preprocess": preprocess,
               "data.hflip": False if no_flip else None, "loss.objective": objective, "model.lambda_l1": lambda_l1,
               "model.norm": norm,
-              **common_values(steps, batch_size, workers, resume, device, precision, seed)}
+              **common_values(steps, batch_size, workers, resume, device, precision, seed, strict)}
     if size is not None and generator is None:
         values["model.generator"] = next((f"unet_{m}" for m in (256, 128, 64) if size % m == 0), "unet_256")
     cfg = resolve_config("pix2pix", config_file, values, overrides)
@@ -144,7 +144,7 @@ def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preproc
 @common_train_options
 def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lambda_cycle, lambda_identity, val_dir,
              val_fraction, preprocess, no_flip, channels_a, channels_b, norm, objective, config_file, steps,
-             batch_size, workers, out, resume, device, precision, seed, nproc, overrides, quiet, dry_run) -> None:
+             batch_size, workers, out, resume, device, precision, seed, strict, nproc, overrides, quiet, dry_run) -> None:
     """CycleGAN: unpaired translation between two image folders (two ResNet G, two PatchGAN D).
 
     Training length is counted in epochs (passes over the larger domain) by default; --steps
@@ -169,7 +169,7 @@ def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lamb
               "data.val": str(val_dir) if val_dir else None, "data.val_fraction": val_fraction,
               "data.preprocess": preprocess, "data.hflip": False if no_flip else None, "data.channels": channels_a,
               "data.channels_b": channels_b, "loss.objective": objective, "model.norm": norm,
-              **common_values(steps, batch_size, workers, resume, device, precision, seed)}
+              **common_values(steps, batch_size, workers, resume, device, precision, seed, strict)}
     cfg = resolve_config("cyclegan", config_file, values, overrides)
     if resume is None and not cfg.data.root:
         raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")

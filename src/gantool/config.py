@@ -54,6 +54,7 @@ class DataConfig:
     load_size: int = 0  # resize_and_crop / scale_width_and_crop: size before the random crop; 0 = image_size*286/256
     val: Optional[str] = None  # a validation folder in the training layout
     val_fraction: float = 0.0  # or hold out this share of the training pairs for validation
+    strict: bool = False  # unreadable image files are an error instead of being skipped with a warning
 
     def __post_init__(self) -> None:
         _check(self.image_size >= 8, "data.image_size", f"must be >= 8, got {self.image_size}")

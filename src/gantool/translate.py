@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gantool.config import Config
-from gantool.data.images import IMAGE_SUFFIXES, list_images, load_tensor
+from gantool.data.images import load_tensor, readable_images
 from gantool.errors import GantoolError
 from gantool.inference import load_generators
 from gantool.networks.layers import per_image_statistics, use_batch_statistics
@@ -161,9 +161,7 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     for item in inputs:
         path = Path(item).expanduser()
         if path.is_dir():
-            images = list_images(path)
-            if not images:
-                raise GantoolError(f"input folder {path} holds no images ({', '.join(IMAGE_SUFFIXES[:4])}, ...)")
+            images = readable_images(path, "input folder")  # unreadable files: skipped with a warning
             found += [(p, p.relative_to(path)) for p in images]
         elif path.is_file():
             found.append((path, Path(path.name)))

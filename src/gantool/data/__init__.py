@@ -26,7 +26,7 @@ def build_labelled_dataset(cfg: DataConfig, train: bool = True) -> Dataset:
     if cfg.dataset == "folder":
         if not cfg.root:
             raise GantoolError("data.dataset is 'folder' but no folder was given: pass --data DIR")
-        return ClassFolders(cfg.root, cfg.image_size, cfg.channels, cfg.hflip)
+        return ClassFolders(cfg.root, cfg.image_size, cfg.channels, cfg.hflip, strict=cfg.strict)
     raise GantoolError(f"unknown dataset {cfg.dataset!r}; valid: {', '.join(LABELLED_SOURCES)}")
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +12,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gantool.errors import GantoolError
+
+log = logging.getLogger("gantool")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 
@@ -26,14 +31,88 @@ def list_images(folder: Path, recursive: bool = True) -> list[Path]:
     )
 
 
+def unreadable_reason(path: Path) -> str | None:
+    """Why `path` cannot be used as an image (empty, truncated, not an image), or None when it
+    decodes completely."""
+    try:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        with Image.open(path) as img:
+            img.load()  # a full decode: a truncated file fails here, not at Image.open
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        return str(err) or type(err).__name__
+    return None
+
+
+@dataclass
+class FolderScan:
+    """What a folder holds: usable images, image files that cannot be decoded, other files."""
+
+    folder: Path
+    images: list[Path] = field(default_factory=list)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    ignored: list[Path] = field(default_factory=list)
+
+    def problems(self) -> str:
+        """One line on what would be skipped, or "" when nothing."""
+        parts = []
+        if self.unreadable:
+            path, reason = self.unreadable[0]
+            parts.append(f"{len(self.unreadable)} unreadable image file(s) skipped (e.g. {path}: {reason})")
+        if self.ignored:
+            parts.append(f"{len(self.ignored)} non-image file(s) ignored (e.g. {self.ignored[0].name})")
+        return "; ".join(parts)
+
+
+def scan_folder(folder: Path, recursive: bool = True, decode: bool = True) -> FolderScan:
+    """Sort the files below `folder` into readable images, unreadable ones and non-images (hidden
+    files and folders are left out). `decode` fully decodes each image, in threads."""
+    folder = Path(folder)
+    pattern = folder.rglob("*") if recursive else folder.iterdir()
+    files = sorted(p for p in pattern
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    scan = FolderScan(folder)
+    candidates = []
+    for path in files:
+        (candidates if path.suffix.lower() in IMAGE_SUFFIXES else scan.ignored).append(path)
+    if decode:
+        with ThreadPoolExecutor(max_workers=4) as pool:  # PIL releases the GIL while decoding
+            reasons = list(pool.map(unreadable_reason, candidates))
+    else:
+        reasons = [None] * len(candidates)
+    for path, reason in zip(candidates, reasons):
+        if reason is None:
+            scan.images.append(path)
+        else:
+            scan.unreadable.append((path, reason))
+    return scan
+
+
+def readable_images(folder: Path, what: str, strict: bool = False, recursive: bool = True) -> list[Path]:
+    """The decodable images below `folder` ("what" names it in messages). Unreadable files are
+    skipped with a warning, or are an error when `strict`; none left is an error."""
+    scan = scan_folder(folder, recursive=recursive)
+    if scan.unreadable and strict:
+        path, reason = scan.unreadable[0]
+        raise GantoolError(f"{what} {folder}: {len(scan.unreadable)} unreadable image file(s), e.g. {path}: "
+                           f"{reason}. Remove or re-save them, or train without --strict to skip them")
+    if not scan.images:
+        found = f" ({scan.problems()})" if scan.problems() else ""
+        raise GantoolError(f"{what} {folder} holds no readable images{found}; images are "
+                           f"{', '.join(IMAGE_SUFFIXES[:4])}, ... files{' (subfolders are searched)' if recursive else ''}")
+    if scan.problems():
+        log.warning("%s %s: %s", what, folder, scan.problems())
+    return scan.images
+
+
 def load_image(path: Path, channels: int) -> np.ndarray:
     """HxWxC uint8 array with `channels` (1 or 3), upright per EXIF, alpha composited on white."""
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale: 0..65535 -> 0..255
                 array = np.asarray(img, dtype=np.float64)
-                img = Image.fromarray((array / max(array.max(), 1.0) * 255).astype(np.uint8))
+                img = Image.fromarray(np.clip(np.rint(array / 257.0), 0, 255).astype(np.uint8))
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 rgba = img.convert("RGBA")
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

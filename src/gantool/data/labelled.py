@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gantool.data.images import list_images, load_image, to_tensor, to_unit_range
+from gantool.data.images import load_image, readable_images, to_tensor, to_unit_range
 from gantool.errors import GantoolError
 
 
@@ -53,7 +53,8 @@ class TensorClassDataset(Dataset):
 class ClassFolders(Dataset):
     """`root/<class>/**/*.png|jpg|...`: labels are the sorted subfolder names."""
 
-    def __init__(self, root: str | Path, image_size: int, channels: int, hflip: bool = False) -> None:
+    def __init__(self, root: str | Path, image_size: int, channels: int, hflip: bool = False,
+                 strict: bool = False) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
             raise GantoolError(f"data folder {root} does not exist")
@@ -62,9 +63,7 @@ class ClassFolders(Dataset):
             raise GantoolError(f"{root} has no class subfolders: put the images of each class in root/<class>/")
         self.samples: list[tuple[Path, int]] = []
         for label, name in enumerate(classes):
-            files = list_images(root / name)
-            if not files:
-                raise GantoolError(f"class folder {root / name} holds no images")
+            files = readable_images(root / name, "class folder", strict)
             self.samples += [(path, label) for path in files]
         self.class_names, self.channels, self.hflip = classes, channels, hflip
         import albumentations as A  # imported on use: 0.75 s and 0.2 GB that generate/translate never need

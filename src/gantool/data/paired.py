@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 if TYPE_CHECKING:
     import albumentations as A
 
-from gantool.data.images import list_images, load_image, to_tensor
+from gantool.data.images import list_images, load_image, log, readable_images, scan_folder, to_tensor
 from gantool.errors import GantoolError
 
 T = TypeVar("T")
@@ -36,29 +36,41 @@ class PairSource:
     b: Path | None = None  # None: `a` holds A | B side by side
 
 
-def find_pairs(root: str | Path) -> list[PairSource]:
+def find_pairs(root: str | Path, strict: bool = False) -> list[PairSource]:
     """`root/A` + `root/B` matched by file stem, else every image in `root` as an A|B pair."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise GantoolError(f"paired data folder {root} does not exist")
     folder_a, folder_b = root / "A", root / "B"
     if folder_a.is_dir() and folder_b.is_dir():
-        return [PairSource(a, b) for a, b in match_by_name(folder_a, folder_b)]
-    files = list_images(root, recursive=False) or list_images(root)
-    if not files:
+        return [PairSource(a, b) for a, b in match_by_name(folder_a, folder_b, strict)]
+    if not list_images(root):
         raise GantoolError(
             f"{root} holds no images: give side-by-side A|B images, or subfolders A/ and B/ with matching names"
         )
-    return [PairSource(p) for p in files]
+    top_level = bool(list_images(root, recursive=False))
+    return [PairSource(p) for p in readable_images(root, "paired data folder", strict, recursive=not top_level)]
 
 
-def match_by_name(folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
-    """Files of two folders paired by relative path without suffix; unmatched names are an error."""
+def match_by_name(folder_a: Path, folder_b: Path, strict: bool = False) -> list[tuple[Path, Path]]:
+    """Files of two folders paired by relative path without suffix; unmatched names are an error.
+    A pair with an unreadable side is skipped with a warning (an error when `strict`)."""
     for folder in (folder_a, folder_b):
         if not folder.is_dir():
             raise GantoolError(f"folder {folder} does not exist")
-    files_a = {p.relative_to(folder_a).with_suffix(""): p for p in list_images(folder_a)}
-    files_b = {p.relative_to(folder_b).with_suffix(""): p for p in list_images(folder_b)}
+    scans = [scan_folder(folder) for folder in (folder_a, folder_b)]
+    broken = [(path, reason) for scan in scans for path, reason in scan.unreadable]
+    if broken and strict:
+        raise GantoolError(f"{len(broken)} unreadable image file(s), e.g. {broken[0][0]}: {broken[0][1]}. "
+                           "Remove or re-save them, or train without --strict to skip their pairs")
+    broken_names = {path.relative_to(scan.folder).with_suffix("") for scan in scans for path, _ in scan.unreadable}
+    if broken:
+        log.warning("%d pair(s) skipped: unreadable image file(s), e.g. %s: %s", len(broken_names), *broken[0])
+    files_a = {p.relative_to(folder_a).with_suffix(""): p for p in scans[0].images}
+    files_b = {p.relative_to(folder_b).with_suffix(""): p for p in scans[1].images}
+    for name in broken_names:
+        files_a.pop(name, None)
+        files_b.pop(name, None)
     only_a, only_b = sorted(set(files_a) - set(files_b)), sorted(set(files_b) - set(files_a))
     if only_a or only_b:
         shown = lambda names: ", ".join(str(n) for n in names[:10]) + (" ..." if len(names) > 10 else "")  # noqa

@@ -14,7 +14,7 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gantool.data.images import IMAGE_SUFFIXES, list_images, load_image, to_tensor
+from gantool.data.images import load_image, readable_images, to_tensor
 from gantool.data.paired import view_transform
 from gantool.errors import GantoolError
 
@@ -40,16 +40,12 @@ def domain_folders(root: str | Path, split: str = "train") -> tuple[Path, Path]:
                        "or pass the two folders with --a and --b")
 
 
-def domain_images(folder: str | Path, domain: str) -> list[Path]:
-    """Every image below `folder` (recursively); a missing or imageless folder is an error."""
+def domain_images(folder: str | Path, domain: str, strict: bool = False) -> list[Path]:
+    """Every readable image below `folder` (recursively); a missing or imageless folder is an error."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise GantoolError(f"domain {domain} folder {folder} does not exist")
-    files = list_images(folder)
-    if not files:
-        raise GantoolError(f"domain {domain} folder {folder} holds no images "
-                           f"({', '.join(IMAGE_SUFFIXES[:4])}, ... are read, in subfolders too)")
-    return files
+    return readable_images(folder, f"domain {domain} folder", strict)
 
 
 class UnpairedImages(Dataset):

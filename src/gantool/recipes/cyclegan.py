@@ -168,11 +168,11 @@ class CycleGANRecipe(Recipe):
         if not d.root:
             raise GantoolError("cyclegan needs unpaired data: pass --a DIR --b DIR, or --data DIR with trainA/ and trainB/")
         folder_a, folder_b = (d.root, d.root_b) if d.root_b else domain_folders(d.root)
-        files_a, files_b = domain_images(folder_a, "A"), domain_images(folder_b, "B")
+        files_a, files_b = domain_images(folder_a, "A", d.strict), domain_images(folder_b, "B", d.strict)
         val_a = val_b = None
         if d.val:
             val_folder_a, val_folder_b = domain_folders(d.val, split="test")
-            val_a, val_b = domain_images(val_folder_a, "A"), domain_images(val_folder_b, "B")
+            val_a, val_b = domain_images(val_folder_a, "A", d.strict), domain_images(val_folder_b, "B", d.strict)
         elif d.val_fraction > 0:
             files_a, val_a = holdout_split(files_a, d.val_fraction, cfg.train.seed)
             files_b, val_b = holdout_split(files_b, d.val_fraction, cfg.train.seed)

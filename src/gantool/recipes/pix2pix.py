@@ -93,10 +93,10 @@ class Pix2PixRecipe(Recipe):
         d = cfg.data
         if not d.root:
             raise GantoolError("pix2pix needs paired data: pass --data DIR (A|B images, or A/ and B/ subfolders)")
-        pairs = find_pairs(d.root)
+        pairs = find_pairs(d.root, d.strict)
         val_pairs = None
         if d.val:
-            val_pairs = find_pairs(d.val)
+            val_pairs = find_pairs(d.val, d.strict)
         elif d.val_fraction > 0:
             pairs, val_pairs = holdout_split(pairs, d.val_fraction, cfg.train.seed)
         common = dict(size=d.image_size, channels_a=d.channels, channels_b=d.channels_b or d.channels,
