@@ -186,7 +186,7 @@ def test_layouts_and_clear_errors(unpaired_dir, tmp_path):
         domain_folders(tmp_path)
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
-    with pytest.raises(GantoolError, match="domain B folder .*empty holds no images"):
+    with pytest.raises(GantoolError, match="domain B folder .*empty holds no readable images"):
         domain_images(tmp_path / "empty", "B")
     with pytest.raises(GantoolError, match="does not exist"):
         domain_images(tmp_path / "missing", "A")
