@@ -273,6 +273,10 @@ class Config:
     def __post_init__(self) -> None:
         if self.model is None:
             object.__setattr__(self, "model", model_config_class(self.recipe)())
+        # the default run folder is runs/<name>: a config from a stranger must not aim it elsewhere
+        if not isinstance(self.name, str) or self.name in ("", ".", "..") or any(c in self.name for c in "/\\\0"):
+            raise GantoolError(f"config value name: {self.name!r} must be a plain folder name (no /, \\ or ..); "
+                               "choose where the run goes with --out")
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))

@@ -427,6 +427,8 @@ class Trainer:
         main = self.dist.is_main
         if main:
             self.monitor.replay(_drop_metrics_after(metrics_path, self.step), self.recipe.selection_metric)
+            for stale in (self.run_dir / "checkpoints").glob(".*.tmp"):  # writes cut short by a killed run
+                stale.unlink(missing_ok=True)
         sums: dict[str, Tensor] = {}
         window_steps, window_start = 0, time.perf_counter()
         last_metrics: dict[str, float] = {}

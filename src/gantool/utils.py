@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -38,11 +39,23 @@ def save_image_grid(images: Tensor, path: Path, per_row: int, padding: int = 2) 
     save_png(to_uint8(grid.unsqueeze(0))[0], path)
 
 
+def require_writable_folder(folder: Path, option: str) -> None:
+    """An error now, before any work, when `folder` cannot be created or written to."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = "is not a folder" if not existing.is_dir() else (
+        "is not writable" if not os.access(existing, os.W_OK | os.X_OK) else "")
+    if problem:
+        raise GantoolError(f"cannot write to {option} {folder}: {existing} {problem}; choose another {option}")
+
+
 def plan_outputs(inputs: list[tuple[Path, Path]], out_dir: Path, overwrite: bool, option: str = "--out-dir",
                  protected: Iterable[Path] = ()) -> list[tuple[Path, Path]]:
     """(input, output .png) for (input, path relative to `out_dir`) items. Refuses, before anything
     is written, to overwrite any input (or a `protected` file), to write two inputs to one output,
     or (without `overwrite`) to replace an existing file; `option` names the flag to change."""
+    require_writable_folder(out_dir, option)
     sources = {p.resolve() for p, _ in inputs} | {Path(p).resolve() for p in protected}
     plan, seen = [], {}
     for source, relative in inputs:

@@ -98,8 +98,9 @@ def readable_images(folder: Path, what: str, strict: bool = False, recursive: bo
                            f"{reason}. Remove or re-save them, or train without --strict to skip them")
     if not scan.images:
         found = f" ({scan.problems()})" if scan.problems() else ""
+        where = " (subfolders are searched)" if recursive else ""
         raise GantoolError(f"{what} {folder} holds no readable images{found}; images are "
-                           f"{', '.join(IMAGE_SUFFIXES[:4])}, ... files{' (subfolders are searched)' if recursive else ''}")
+                           f"{', '.join(IMAGE_SUFFIXES[:4])}, ... files{where}")
     if scan.problems():
         log.warning("%s %s: %s", what, folder, scan.problems())
     return scan.images

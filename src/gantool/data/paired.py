@@ -92,6 +92,15 @@ def split_side_by_side(image: np.ndarray, path: Path) -> tuple[np.ndarray, np.nd
     return image[:, : width // 2], image[:, width // 2:]
 
 
+def require_crop_fits(image: np.ndarray, path: Path, preprocess: str, size: int) -> None:
+    """--preprocess crop takes crops of the images as they are: one smaller than the crop would
+    have to be padded with invented content, so it is an error instead."""
+    height, width = image.shape[:2]
+    if preprocess == "crop" and min(height, width) < size:
+        raise GantoolError(f"{path} is {width}x{height} px, smaller than the {size} px crop of --preprocess crop: "
+                           "use --preprocess resize_and_crop (resizes first) or a smaller --size")
+
+
 def build_pair_transform(preprocess: str, size: int, load_size: int, flip: bool) -> A.Compose:
     import albumentations as A
     import cv2
@@ -102,7 +111,7 @@ def build_pair_transform(preprocess: str, size: int, load_size: int, flip: bool)
     if preprocess == "resize_and_crop":
         steps += [A.Resize(load_size, load_size, interpolation=cv2.INTER_CUBIC), A.RandomCrop(size, size)]
     elif preprocess == "crop":
-        steps += [A.PadIfNeeded(size, size, border_mode=cv2.BORDER_REFLECT_101), A.RandomCrop(size, size)]
+        steps += [A.RandomCrop(size, size)]  # images smaller than the crop: require_crop_fits
     elif preprocess in ("scale_width", "scale_width_and_crop"):
         steps += [A.LongestMaxSize(max_size=size if preprocess == "scale_width" else load_size,
                                    interpolation=cv2.INTER_CUBIC)]
@@ -132,6 +141,7 @@ class PairedImages(Dataset):
         if not pairs:
             raise GantoolError("no image pairs to train on")
         self.pairs, self.channels_a, self.channels_b = pairs, channels_a, channels_b
+        self.preprocess, self.size = (preprocess if train else "", size)
         self.transform = view_transform(preprocess, size, load_size, flip, train)
 
     def __len__(self) -> int:
@@ -149,6 +159,7 @@ class PairedImages(Dataset):
 
         index, seed = key if isinstance(key, tuple) else (key, 0)
         a, b = self.load_pair(index)
+        require_crop_fits(a, self.pairs[index].a, self.preprocess, self.size)
         if a.shape[:2] != b.shape[:2]:
             b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_CUBIC)
             b = b[:, :, None] if b.ndim == 2 else b

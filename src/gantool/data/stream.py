@@ -78,8 +78,9 @@ class BatchStream:
         if n == 0:
             raise GantoolError("the dataset is empty")
         if batch_size % world_size:
+            suggestion = batch_size // world_size * world_size or world_size
             raise GantoolError(f"the batch size {batch_size} is the global batch of all {world_size} processes and "
-                               f"must be a multiple of their number; use --batch-size {batch_size // world_size * world_size or world_size}")
+                               f"must be a multiple of their number; use --batch-size {suggestion}")
         if n < world_size:
             raise GantoolError(f"the dataset has {n} samples, fewer than the {world_size} processes")
         self.dataset, self.seed, self.position = dataset, seed, position

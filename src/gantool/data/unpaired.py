@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from gantool.data.images import load_image, readable_images, to_tensor
-from gantool.data.paired import view_transform
+from gantool.data.paired import require_crop_fits, view_transform
 from gantool.errors import GantoolError
 
 # subfolder names of the CycleGAN layout, in the order they are looked for
@@ -58,6 +58,7 @@ class UnpairedImages(Dataset):
             raise GantoolError("unpaired training needs images in both domains")
         self.files_a, self.files_b = files_a, files_b
         self.channels_a, self.channels_b, self.train = channels_a, channels_b, train
+        self.preprocess, self.size = (preprocess if train else "", size)
         self.transform_a = view_transform(preprocess, size, load_size, flip, train)
         self.transform_b = view_transform(preprocess, size, load_size, flip, train)
 
@@ -72,8 +73,10 @@ class UnpairedImages(Dataset):
 
     def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Tensor]:
         index, seed = key if isinstance(key, tuple) else (key, 0)
-        a = load_image(self.files_a[index % len(self.files_a)], self.channels_a)
-        b = load_image(self.files_b[self.partner(index, seed)], self.channels_b)
+        path_a, path_b = self.files_a[index % len(self.files_a)], self.files_b[self.partner(index, seed)]
+        a, b = load_image(path_a, self.channels_a), load_image(path_b, self.channels_b)
+        require_crop_fits(a, path_a, self.preprocess, self.size)
+        require_crop_fits(b, path_b, self.preprocess, self.size)
         # independent augmentation per domain: their own seeds, derived from the sample's
         self.transform_a.set_random_seed(seed)
         self.transform_b.set_random_seed((seed * 2654435761 + 1) % 2**31)
