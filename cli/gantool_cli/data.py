@@ -1,4 +1,4 @@
-"""`gantool data ...`: prepare paired datasets."""
+"""`gantool data ...`: prepare paired datasets, check a folder before training."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 @click.group()
 def data() -> None:
-    """Prepare datasets: side-by-side pairs, edges -> photo pairs."""
+    """Prepare datasets (side-by-side pairs, edges -> photo pairs) and check a folder before training."""
 
 
 @data.command()
@@ -45,3 +45,34 @@ def edges(photos, out_dir, low, high, thickness, size, overwrite) -> None:
 
     count = make_edge_pairs(photos, out_dir, low, high, thickness, size, overwrite=overwrite)
     click.echo(f"wrote {count} edges|photo pairs to {out_dir}; train with: gantool train pix2pix --data {out_dir}")
+
+
+@data.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--size", type=click.IntRange(min=1), help="Crop size you will train at: also count the images "
+              "smaller than it on the short side (resize_and_crop upscales them).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (errors also on stderr).")
+def check(folder, size, as_json) -> None:
+    """Report what FOLDER holds and what training would skip, before training. Reads only.
+
+    \b
+    Detects the layout (side-by-side A|B pairs, A/ + B/ matched by name, trainA/ + trainB/,
+    class subfolders) and, per folder: readable images, unreadable files (skipped with a warning,
+    an error under train --strict), non-image files (ignored), image modes and how they are
+    converted on load, sizes, EXIF-rotated images. Exits 1, with a last line "error: ...", when
+    training would fail (no readable images, odd-width side-by-side images, unmatched names).
+    """
+    import json
+
+    from gantool.data.check import check_folder
+
+    report = check_folder(folder, size)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        for error in report.errors:
+            click.echo(f"error: {error}", err=True)
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if report.errors:
+        raise SystemExit(1)
