@@ -363,7 +363,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return int(value)
         raise GantoolError(f"config value {key} must be an integer, got {value!r}")
     if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1e308):
             return float(value)
         if isinstance(value, str):  # YAML reads "1e-4" as a string
             try:
@@ -387,7 +387,7 @@ def load_config(path: str | Path) -> Config:
         raise GantoolError(f"config file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, ValueError, LookupError, AttributeError, RecursionError) as err:  # e.g. 2001-13-01
         raise GantoolError(f"config file {path} is not valid YAML: {err}") from None
     try:
         return Config.from_dict(data)
@@ -409,7 +409,7 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
         key = key.strip()
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, LookupError, AttributeError, RecursionError):  # e.g. 2001-13-01, !!bool x
             value = raw
         parts = key.split(".")
         node = data

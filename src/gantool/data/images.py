@@ -38,8 +38,8 @@ def unreadable_reason(path: Path) -> str | None:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"
         with Image.open(path) as img:
-            img.load()  # a full decode: a truncated file fails here, not at Image.open
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            ImageOps.exif_transpose(img)  # full decode (truncation fails here) + EXIF read, as in load_image
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         return str(err) or type(err).__name__
     return None
 
@@ -120,7 +120,7 @@ def load_image(path: Path, channels: int) -> np.ndarray:
                 img = Image.alpha_composite(white, rgba)
             img = img.convert("L" if channels == 1 else "RGB")
             array = np.array(img, dtype=np.uint8)  # a writable copy
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise GantoolError(f"cannot read image {path}: {err}") from None
     return array[:, :, None] if array.ndim == 2 else array
 
