@@ -264,7 +264,8 @@ def test_any_bytes_load_or_raise_gantool_error_naming_the_file(data, suffix, cha
 @fast(50)
 @given(st.binary(max_size=80), st.sampled_from(("JPEG", "PNG")), st.booleans())
 def test_garbage_exif_never_escapes(payload, fmt, tiff_header):
-    """A decodable image whose EXIF block is garbage: loads (as stored or turned) or is a GantoolError."""
+    """A decodable image whose EXIF block is garbage loads (as stored, or turned when the block
+    still holds an orientation): its pixels are fine."""
     exif = (b"MM\x00*\x00\x00\x00\x08" if tiff_header else b"") + payload
     image = make_image("RGB", 7, 5, seed=1)
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
@@ -272,10 +273,8 @@ def test_garbage_exif_never_escapes(payload, fmt, tiff_header):
         path = write(image, folder, fmt, exif=(b"Exif\x00\x00" if fmt == "JPEG" else b"") + exif)
         reason = unreadable_reason(path)
         array, message = load_or_reason(path, 3)
-    if message is None:
-        assert reason is None and array.shape in ((5, 7, 3), (7, 5, 3))
-    else:
-        assert str(path) in message and reason
+    assert message is None and reason is None
+    assert array.shape in ((5, 7, 3), (7, 5, 3))
 
 
 FILE_KINDS = ("png", "jpeg", "random", "truncated", "empty")

@@ -31,6 +31,17 @@ def list_images(folder: Path, recursive: bool = True) -> list[Path]:
     )
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """The decoded image turned upright per its EXIF orientation. A broken EXIF block (cameras and
+    editors write them) is ignored: the pixels are fine, so the image is used as stored."""
+    try:
+        img.getexif()
+    except (SyntaxError, ValueError, TypeError, IndexError, OSError):
+        img.load()
+        return img
+    return ImageOps.exif_transpose(img)
+
+
 def unreadable_reason(path: Path) -> str | None:
     """Why `path` cannot be used as an image (empty, truncated, not an image), or None when it
     decodes completely."""
@@ -38,7 +49,7 @@ def unreadable_reason(path: Path) -> str | None:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"
         with Image.open(path) as img:
-            ImageOps.exif_transpose(img)  # full decode (truncation fails here) + EXIF read, as in load_image
+            _upright(img)  # a full decode, as in load_image: a truncated file fails here
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         return str(err) or type(err).__name__
     return None
@@ -110,7 +121,7 @@ def load_image(path: Path, channels: int) -> np.ndarray:
     """HxWxC uint8 array with `channels` (1 or 3), upright per EXIF, alpha composited on white."""
     try:
         with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
+            img = _upright(img)
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale: 0..65535 -> 0..255
                 array = np.asarray(img, dtype=np.float64)
                 img = Image.fromarray(np.clip(np.rint(array / 257.0), 0, 255).astype(np.uint8))
