@@ -142,3 +142,26 @@ def test_sync_batch_norm_is_batch_norm_in_one_process():
     x = torch.randn(4, 3, 5, 5)
     assert torch.allclose(sync(x), plain(x))
     assert torch.allclose(sync.running_var, plain.running_var)
+
+
+def test_sigterm_to_torchrun_stops_every_process_at_one_step_and_rank_0_saves(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    args = train_args("cgan", recipe_overrides("cgan", tmp_path) + ["train.checkpoint_every=100000"], out,
+                      steps=100000)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    proc = subprocess.Popen(torchrun_command(args, 2), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (out / "metrics.jsonl").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)  # torchrun passes it on to both processes
+    output, _ = proc.communicate(timeout=120)
+    from gantool.checkpoint import load_checkpoint
+
+    step = load_checkpoint(out)["step"]
+    assert 0 < step < 100000
+    assert output.count(f"interrupted at step {step}; checkpoint saved") == 1  # rank 0 alone reports

@@ -343,7 +343,7 @@ class Trainer:
                 if part is None:
                     break
                 if self.dist.enabled:
-                    pending.append(part[0])  # DDP averages gradients in one backward per forward set
+                    pending.append(part[0])  # under DDP: one backward, which averages the gradients once
                 else:
                     self.scaler_g.scale(part[0]).backward()  # frees this part's activations before the next
                 loss_g = loss_g + part[0].detach().float()
