@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from gantool.data.images import FolderScan, list_images, scan_folder
+from gantool.data.paired import files_by_name, pair_key
 from gantool.data.unpaired import DOMAIN_LAYOUTS
 from gantool.errors import GantoolError
 
@@ -141,7 +142,7 @@ def _check_unpaired(root: Path, name_a: str, name_b: str, size: int | None) -> F
 def _check_a_b(root: Path, size: int | None) -> FolderReport:
     """A/ + B/ is both pix2pix's two-folder layout and CycleGAN's: paired when names match."""
     scans = [scan_folder(root / "A"), scan_folder(root / "B")]
-    keys = [{_pair_key(scan, p): p for p in scan.images} for scan in scans]
+    keys = [{pair_key(scan, p): p for p in scan.images} for scan in scans]
     if scans[0].images and scans[1].images and not set(keys[0]) & set(keys[1]):
         report = FolderReport(root, "unpaired (A/ + B/, no file names in common)", size)
         for name, scan in zip("AB", scans):
@@ -151,11 +152,7 @@ def _check_a_b(root: Path, size: int | None) -> FolderReport:
     report = FolderReport(root, "paired (A/ + B/ matched by name)", size)
     for name, scan in zip("AB", scans):
         _add_folder(report, name, root / name, required=True, scan=scan)
-    # match_by_name drops a name unreadable on either side before looking for partners
-    broken = {_pair_key(scan, p) for scan in scans for p, _ in scan.unreadable}
-    for side in keys:
-        for key in broken:
-            side.pop(key, None)
+    *keys, broken = files_by_name(*scans)  # as match_by_name pairs them
     report.unmatched_a = sorted(str(k) for k in set(keys[0]) - set(keys[1]))
     report.unmatched_b = sorted(str(k) for k in set(keys[1]) - set(keys[0]))
     report.pairs = len(set(keys[0]) & set(keys[1]))
@@ -296,10 +293,6 @@ def _stats_lines(stats: FolderStats, size: int | None) -> list[str]:
         lines.append(f"    {stats.smaller_than_size} smaller than {size} px on the short side: "
                      "upscaled by resize_and_crop")
     return lines
-
-
-def _pair_key(scan: FolderScan, path: Path) -> Path:
-    return path.relative_to(scan.folder).with_suffix("")  # match_by_name's rule: suffixes may differ
 
 
 def _span(low: int | None, high: int | None) -> str:

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 if TYPE_CHECKING:
     import albumentations as A
 
-from gantool.data.images import list_images, load_image, log, readable_images, scan_folder, to_tensor
+from gantool.data.images import FolderScan, list_images, load_image, log, readable_images, scan_folder, to_tensor
 from gantool.errors import GantoolError
 
 T = TypeVar("T")
@@ -52,6 +52,20 @@ def find_pairs(root: str | Path, strict: bool = False) -> list[PairSource]:
     return [PairSource(p) for p in readable_images(root, "paired data folder", strict, recursive=not top_level)]
 
 
+def pair_key(scan: FolderScan, path: Path) -> Path:
+    """What pairs files of two folders: the path below the folder without its suffix (suffixes may differ)."""
+    return path.relative_to(scan.folder).with_suffix("")
+
+
+def files_by_name(scan_a: FolderScan, scan_b: FolderScan) -> tuple[dict[Path, Path], dict[Path, Path], set[Path]]:
+    """(readable A files by pair key, readable B files by pair key, keys dropped because a side is
+    unreadable): the pairing rule that training and `gantool data check` share."""
+    broken = {pair_key(scan, path) for scan in (scan_a, scan_b) for path, _ in scan.unreadable}
+    files_a, files_b = ({pair_key(scan, p): p for p in scan.images if pair_key(scan, p) not in broken}
+                        for scan in (scan_a, scan_b))
+    return files_a, files_b, broken
+
+
 def match_by_name(folder_a: Path, folder_b: Path, strict: bool = False) -> list[tuple[Path, Path]]:
     """Files of two folders paired by relative path without suffix; unmatched names are an error.
     A pair with an unreadable side is skipped with a warning (an error when `strict`)."""
@@ -63,14 +77,9 @@ def match_by_name(folder_a: Path, folder_b: Path, strict: bool = False) -> list[
     if broken and strict:
         raise GantoolError(f"{len(broken)} unreadable image file(s), e.g. {broken[0][0]}: {broken[0][1]}. "
                            "Remove or re-save them, or train without --strict to skip their pairs")
-    broken_names = {path.relative_to(scan.folder).with_suffix("") for scan in scans for path, _ in scan.unreadable}
+    files_a, files_b, broken_names = files_by_name(*scans)
     if broken:
         log.warning("%d pair(s) skipped: unreadable image file(s), e.g. %s: %s", len(broken_names), *broken[0])
-    files_a = {p.relative_to(folder_a).with_suffix(""): p for p in scans[0].images}
-    files_b = {p.relative_to(folder_b).with_suffix(""): p for p in scans[1].images}
-    for name in broken_names:
-        files_a.pop(name, None)
-        files_b.pop(name, None)
     only_a, only_b = sorted(set(files_a) - set(files_b)), sorted(set(files_b) - set(files_a))
     if only_a or only_b:
         shown = lambda names: ", ".join(str(n) for n in names[:10]) + (" ..." if len(names) > 10 else "")  # noqa
