@@ -145,6 +145,11 @@ CASES = {
     "CUDA asked for where there is none": Case(
         lambda i, o: ["train", "cgan", "--out", str(o), *CGAN, "--device", "cuda"],
         "CUDA is not available here; use --device cpu", needs_digits=True),
+    "--nproc with a batch that does not split over the processes": Case(
+        lambda i, o: ["train", "pix2pix", "--data", str(_png(i / "pairs" / "0.png", 128, 64).parent), "--nproc", "2",
+                      "--batch-size", "3", "--out", str(o), *P2P],
+        "the batch size 3 is the global batch of all 2 processes and must be a multiple of their number; "
+        "use --batch-size 2"),
     "non-checkpoint file": Case(
         lambda i, o: ["translate", str(_png(i / "x.png")), "--checkpoint", str(_file(i / "notes.pt", b"hello")),
                       "--out-dir", str(o)],

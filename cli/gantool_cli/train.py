@@ -21,6 +21,10 @@ def run_training(cfg, out, resume, steps, quiet: bool, dry_run: bool, nproc: int
     if dry_run:
         click.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip())
         return
+    if nproc and resume is None:  # one clear line now rather than the same error from N processes
+        from gantool.distributed import check_global_batch
+
+        check_global_batch(cfg.data.batch_size, nproc)
     relaunch_under_torchrun(nproc)  # the options are valid: now start N copies of this command
     from gantool.distributed import from_environment
     from gantool.run import train as run_train

@@ -53,6 +53,14 @@ def from_environment() -> Distributed:
     return Distributed(rank, world_size, local_rank)
 
 
+def check_global_batch(batch_size: int, world_size: int) -> None:
+    """The global batch must split evenly over the processes."""
+    if batch_size % world_size:
+        suggestion = batch_size // world_size * world_size or world_size
+        raise GantoolError(f"the batch size {batch_size} is the global batch of all {world_size} processes and "
+                           f"must be a multiple of their number; use --batch-size {suggestion}")
+
+
 def device_for(name: str, ctx: Distributed) -> str:
     """One GPU per process: `auto` or `cuda` becomes cuda:LOCAL_RANK when CUDA is present."""
     if not ctx.enabled:

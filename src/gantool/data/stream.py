@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from gantool.distributed import check_global_batch
 from gantool.errors import GantoolError
 
 
@@ -77,10 +78,7 @@ class BatchStream:
         n = len(dataset)
         if n == 0:
             raise GantoolError("the dataset is empty")
-        if batch_size % world_size:
-            suggestion = batch_size // world_size * world_size or world_size
-            raise GantoolError(f"the batch size {batch_size} is the global batch of all {world_size} processes and "
-                               f"must be a multiple of their number; use --batch-size {suggestion}")
+        check_global_batch(batch_size, world_size)
         if n < world_size:
             raise GantoolError(f"the dataset has {n} samples, fewer than the {world_size} processes")
         self.dataset, self.seed, self.position = dataset, seed, position
