@@ -19,6 +19,8 @@ class GantoolGroup(click.Group):
             from gantool.errors import GantoolError
 
             debug = bool(ctx.meta.get("gantool.debug"))
+            if debug and getattr(err, "details", None):
+                click.echo(err.details, err=True)
             if debug or isinstance(err, (click.exceptions.Exit, click.exceptions.Abort, click.ClickException)):
                 raise
             if isinstance(err, GantoolError):

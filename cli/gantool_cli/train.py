@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from gantool_cli.options import (OBJECTIVES, common_train_options, common_values, relaunch_under_torchrun,
-                                 resolve_config, translation_data_options)
+from gantool_cli.options import (OBJECTIVES, common_train_options, config_option, given_values, option_names,
+                                 relaunch_under_torchrun, resolve_config, translation_data_options)
 
 
 @click.group()
@@ -15,13 +16,36 @@ def train() -> None:
     """Train a model; see `gantool train cgan --help`."""
 
 
-def run_training(cfg, out, resume, steps, quiet: bool, dry_run: bool, nproc: int | None) -> None:
+def _channels(value: str) -> int:
+    return int(value)
+
+
+def start_or_resume(ctx: click.Context, values: dict[str, Any], config_file: Path | None, overrides: tuple[str, ...],
+                    out: Path | None, resume: Path | None, steps: int | None, quiet: bool, dry_run: bool,
+                    nproc: int | None, check_new_run: Any = None) -> None:
+    """A new run from defaults, --config and options; or the run at --resume from its folder alone
+    (its config wins: options that would change it are refused, except the few that are sound)."""
     import yaml
 
+    recipe = ctx.command.name
+    if resume is None:
+        cfg = resolve_config(recipe, config_file, values, overrides)
+        if check_new_run is not None:
+            check_new_run(cfg)
+        plan = None
+    else:
+        if config_file is not None or out is not None:
+            given = "--config" if config_file is not None else "--out"
+            raise click.UsageError(f"{given} cannot be used with --resume: the run continues in its own folder "
+                                   "with its own config; drop it, or leave out --resume to start a new run")
+        from gantool.resume import plan_resume
+
+        plan = plan_resume(resume, recipe, values, overrides, steps=steps, option_names=option_names(ctx.command))
+        cfg = plan.config
     if dry_run:
         click.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip())
         return
-    if nproc and resume is None:  # one clear line now rather than the same error from N processes
+    if nproc:  # one clear line now rather than the same error from N processes
         from gantool.distributed import check_global_batch
 
         check_global_batch(cfg.data.batch_size, nproc)
@@ -29,7 +53,10 @@ def run_training(cfg, out, resume, steps, quiet: bool, dry_run: bool, nproc: int
     from gantool.distributed import from_environment
     from gantool.run import train as run_train
 
-    result = run_train(cfg, out=out, resume=resume, steps=steps, quiet=quiet)
+    if plan is not None and plan.changes and from_environment().is_main:
+        click.echo("resuming with " + ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in plan.changes.items())
+                   + " (recorded in config_history.jsonl)")
+    result = run_train(cfg, out=out, resume=plan, quiet=quiet)
     if not from_environment().is_main:  # under torchrun, rank 0 reports for all
         return
     if result.interrupted:
@@ -44,22 +71,28 @@ def run_training(cfg, out, resume, steps, quiet: bool, dry_run: bool, nproc: int
         click.echo(f"latest samples: {samples[-1]}")
 
 
+def _cgan_data(value: str) -> str:
+    return value if value in ("digits", "mnist") else "folder"
+
+
 @train.command("cgan")
-@click.option("--data", default=None, show_default="digits",
-              help="digits (5,000 built-in MNIST digits), mnist (full MNIST), or a folder of class subfolders.")
-@click.option("--data-root", type=click.Path(path_type=Path),
-              help="For --data mnist: folder with the MNIST IDX files (.gz or not); downloaded there if absent.")
-@click.option("--image-size", type=click.IntRange(min=8), help="Image side in pixels (28, 32, 56, 64, ...) [default: 28].")
-@click.option("--channels", type=click.Choice(["1", "3"]), help="1 (grayscale) or 3 (RGB) [default: 1].")
-@click.option("--objective", type=click.Choice(OBJECTIVES),
-              help="GAN objective [default: nonsaturating].")
-@click.option("--d-steps", type=click.IntRange(min=1), help="Discriminator updates per generator update [default: 1].")
-@click.option("--norm", type=click.Choice(["batch", "syncbatch"]),
-              help="Generator batch norm; syncbatch takes statistics over all processes of a --nproc / torchrun "
-                   "run [default: batch].")
+@config_option("--data", key="data.dataset", to_config=_cgan_data,
+               help="digits (5,000 built-in MNIST digits), mnist (full MNIST), or a folder of class subfolders.")
+@config_option("--data-root", key="data.root", type=click.Path(path_type=Path), to_config=str, shown=False,
+               help="For --data mnist: folder with the MNIST IDX files (.gz or not); downloaded there if absent.")
+@config_option("--image-size", key="data.image_size", type=click.IntRange(min=8),
+               help="Image side in pixels (28, 32, 56, 64, ...).")
+@config_option("--channels", key="data.channels", type=click.Choice(["1", "3"]), to_config=_channels,
+               help="1 (grayscale) or 3 (RGB).")
+@config_option("--objective", key="loss.objective", type=click.Choice(OBJECTIVES), help="GAN objective.")
+@config_option("--d-steps", key="train.d_steps", type=click.IntRange(min=1),
+               help="Discriminator updates per generator update.")
+@config_option("--norm", key="model.norm", type=click.Choice(["batch", "syncbatch"]),
+               help="Generator batch norm; syncbatch takes statistics over all processes of a --nproc / torchrun run.")
 @common_train_options
-def cgan(data, data_root, image_size, channels, objective, d_steps, norm, config_file, steps, batch_size, workers,
-         out, resume, device, precision, seed, strict, nproc, overrides, quiet, dry_run) -> None:
+@click.pass_context
+def cgan(ctx, data, data_root, image_size, channels, objective, d_steps, norm, config_file, steps, batch_size,
+         workers, out, resume, device, precision, seed, strict, nproc, overrides, quiet, dry_run) -> None:
     """Class-conditional GAN: a generator that draws the class you ask for.
 
     \b
@@ -67,88 +100,97 @@ def cgan(data, data_root, image_size, channels, objective, d_steps, norm, config
       gantool train cgan                                   # built-in digits, CPU-friendly defaults
       gantool train cgan --data mnist --data-root ../shared/data/mnist
       gantool train cgan --data pets/ --channels 3 --image-size 64
+      gantool train cgan --resume runs/cgan --steps 8000   # continue, from the run folder alone
     """
-    values = {"data.image_size": image_size, "data.channels": channels, "loss.objective": objective,
-              "train.d_steps": d_steps, "model.norm": norm,
-              **common_values(steps, batch_size, workers, resume, device, precision, seed, strict)}
-    if data is not None:
-        if data in ("digits", "mnist"):
-            values["data.dataset"] = data
-        elif Path(data).is_dir():
-            values["data.dataset"], values["data.root"] = "folder", str(data)
-        else:
+    values = given_values(ctx)
+    if data is not None and data not in ("digits", "mnist"):
+        if not Path(data).is_dir():
             raise click.BadParameter(f"{data!r} is not digits, mnist, or an existing folder", param_hint="--data")
-    if data_root is not None:
-        values["data.root"] = str(data_root)
-    cfg = resolve_config("cgan", config_file, values, overrides)
-    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run, nproc)
+        if data_root is None:
+            values["data.root"] = str(data)
+    start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc)
+
+
+def _pix2pix_generator(size: int) -> str:
+    return next((f"unet_{m}" for m in (256, 128, 64) if size % m == 0), "unet_256")
 
 
 @train.command("pix2pix")
-@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Paired images: side-by-side A|B files, or subfolders A/ and B/ whose files match by name.")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), help="Which side is the input [default: AtoB].")
-@click.option("--size", type=click.IntRange(min=8), help="Training crop size in pixels [default: 256].")
-@click.option("--generator", type=click.Choice(["unet_256", "unet_128", "unet_64"]),
-              help="U-Net depth; crops must be multiples of 256, 128 or 64 [default: the deepest that fits --size].")
-@translation_data_options("pairs (same layout)", "their L1/PSNR/SSIM", "applied identically to A and B",
-                          "nonsaturating, the reference's 'vanilla' BCE")
-@click.option("--lambda-l1", type=click.FloatRange(min=0), help="Weight of the L1 loss [default: 100].")
-@click.option("--norm", type=click.Choice(["batch", "syncbatch", "instance", "none"]),
-              help="Normalisation layers of G and D; syncbatch is batch norm with statistics over all processes "
-                   "of a --nproc / torchrun run [default: batch].")
+@config_option("--data", "data_dir", key="data.root", shown=False, to_config=str,
+               type=click.Path(exists=True, file_okay=False, path_type=Path),
+               help="Paired images: side-by-side A|B files, or subfolders A/ and B/ whose files match by name "
+                    "(required, except with --resume).")
+@config_option("--direction", key="data.direction", type=click.Choice(["AtoB", "BtoA"]), help="Which side is the input.")
+@config_option("--size", key="data.image_size", type=click.IntRange(min=8), help="Training crop size in pixels.")
+@config_option("--generator", key="model.generator", type=click.Choice(["unet_256", "unet_128", "unet_64"]),
+               note="with --size: the deepest that fits it",
+               help="U-Net depth; crops must be multiples of 256, 128 or 64.")
+@translation_data_options("pairs (same layout)", "their L1/PSNR/SSIM", "applied identically to A and B")
+@config_option("--lambda-l1", key="model.lambda_l1", type=click.FloatRange(min=0), help="Weight of the L1 loss.")
+@config_option("--norm", key="model.norm", type=click.Choice(["batch", "syncbatch", "instance", "none"]),
+               help="Normalisation layers of G and D; syncbatch is batch norm with statistics over all processes "
+                    "of a --nproc / torchrun run.")
 @common_train_options
-def pix2pix(data_dir, direction, size, generator, val_dir, val_fraction, preprocess, no_flip, objective, lambda_l1,
-            norm, config_file, steps, batch_size, workers, out, resume, device, precision, seed, strict, nproc,
-            overrides, quiet, dry_run) -> None:
+@click.pass_context
+def pix2pix(ctx, data_dir, direction, size, generator, val_dir, val_fraction, preprocess, no_flip, objective,
+            lambda_l1, norm, config_file, steps, batch_size, workers, out, resume, device, precision, seed, strict,
+            nproc, overrides, quiet, dry_run) -> None:
     """pix2pix: paired image-to-image translation (U-Net G, PatchGAN D, L1 + GAN loss).
 
     \b
     Examples:
       gantool train pix2pix --data ../shared/data/facades/pix2pix/train --direction BtoA --size 128
       gantool train pix2pix --data edges2shoes/train --val edges2shoes/val --steps 50000
+      gantool train pix2pix --resume runs/pix2pix          # continue, from the run folder alone
     """
-    values = {"data.root": str(data_dir), "data.direction": direction, "data.image_size": size,
-              "model.generator": generator, "data.val": str(val_dir) if val_dir else None,
-              "data.val_fraction": val_fraction, "data.preprocess": preprocess,
-              "data.hflip": False if no_flip else None, "loss.objective": objective, "model.lambda_l1": lambda_l1,
-              "model.norm": norm,
-              **common_values(steps, batch_size, workers, resume, device, precision, seed, strict)}
-    if size is not None and generator is None:
-        values["model.generator"] = next((f"unet_{m}" for m in (256, 128, 64) if size % m == 0), "unet_256")
-    cfg = resolve_config("pix2pix", config_file, values, overrides)
-    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run, nproc)
+    values = given_values(ctx)
+    if size is not None and generator is None and resume is None:
+        values["model.generator"] = _pix2pix_generator(size)
+
+    def check_new_run(cfg) -> None:
+        if not cfg.data.root:
+            raise click.UsageError("Missing option '--data': give the paired images (or --resume a run folder)")
+
+    start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc, check_new_run)
 
 
 @train.command("cyclegan")
-@click.option("--a", "dir_a", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Domain A images (searched recursively), e.g. day/.")
-@click.option("--b", "dir_b", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Domain B images (searched recursively), e.g. night/; any number, unrelated to A's.")
-@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Or one folder in the CycleGAN layout, with trainA/ and trainB/.")
-@click.option("--size", type=click.IntRange(min=8), help="Training crop size in pixels [default: 256].")
-@click.option("--generator", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"]),
-              help="Generator architecture [default: resnet_9blocks; the reference uses resnet_6blocks at 128 px].")
-@click.option("--epochs", type=click.IntRange(min=0),
-              help="Passes over the data at a constant learning rate [default: 100].")
-@click.option("--decay-epochs", type=click.IntRange(min=0),
-              help="Further passes with the learning rate decaying linearly to 0 [default: 100].")
-@click.option("--lambda-cycle", type=click.FloatRange(min=0),
-              help="Weight of both cycle-consistency losses, A->B->A and B->A->B [default: 10].")
-@click.option("--lambda-identity", type=click.FloatRange(min=0),
-              help="Identity loss weight relative to --lambda-cycle; 0 turns it off [default: 0.5].")
+@config_option("--a", "dir_a", key="data.root", shown=False, to_config=str,
+               type=click.Path(exists=True, file_okay=False, path_type=Path),
+               help="Domain A images (searched recursively), e.g. day/.")
+@config_option("--b", "dir_b", key="data.root_b", shown=False, to_config=str,
+               type=click.Path(exists=True, file_okay=False, path_type=Path),
+               help="Domain B images (searched recursively), e.g. night/; any number, unrelated to A's.")
+@config_option("--data", "data_dir", key="data.root", shown=False, to_config=str,
+               type=click.Path(exists=True, file_okay=False, path_type=Path),
+               help="Or one folder in the CycleGAN layout, with trainA/ and trainB/.")
+@config_option("--size", key="data.image_size", type=click.IntRange(min=8), help="Training crop size in pixels.")
+@config_option("--generator", key="model.generator",
+               type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"]),
+               note="the reference uses resnet_6blocks at 128 px", help="Generator architecture.")
+@config_option("--epochs", key="train.epochs", type=click.IntRange(min=0),
+               help="Passes over the data at a constant learning rate.")
+@config_option("--decay-epochs", key="train.decay_epochs", type=click.IntRange(min=0),
+               help="Further passes with the learning rate decaying linearly to 0.")
+@config_option("--lambda-cycle", key=("model.lambda_a", "model.lambda_b"), type=click.FloatRange(min=0),
+               help="Weight of both cycle-consistency losses, A->B->A and B->A->B.")
+@config_option("--lambda-identity", key="model.lambda_identity", type=click.FloatRange(min=0),
+               help="Identity loss weight relative to --lambda-cycle; 0 turns it off.")
 @translation_data_options("images in the CycleGAN layout (testA/ + testB/, or A/ + B/)",
-                          "their cycle-reconstruction L1", "drawn independently per domain", "lsgan, as the paper")
-@click.option("--channels-a", type=click.Choice(["1", "3"]), help="Channels of domain A images [default: 3].")
-@click.option("--channels-b", type=click.Choice(["1", "3"]), help="Channels of domain B images [default: as A].")
-@click.option("--norm", type=click.Choice(["batch", "syncbatch", "instance", "none"]),
-              help="Normalisation layers of G and D; syncbatch is batch norm with statistics over all processes "
-                   "of a --nproc / torchrun run [default: instance].")
+                          "their cycle-reconstruction L1", "drawn independently per domain")
+@config_option("--channels-a", key="data.channels", type=click.Choice(["1", "3"]), to_config=_channels,
+               help="Channels of domain A images.")
+@config_option("--channels-b", key="data.channels_b", type=click.Choice(["1", "3"]), to_config=_channels,
+               describe=lambda value, cfg: "as A" if value is None else str(value), help="Channels of domain B images.")
+@config_option("--norm", key="model.norm", type=click.Choice(["batch", "syncbatch", "instance", "none"]),
+               help="Normalisation layers of G and D; syncbatch is batch norm with statistics over all processes "
+                    "of a --nproc / torchrun run.")
 @common_train_options
-def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lambda_cycle, lambda_identity, val_dir,
-             val_fraction, preprocess, no_flip, channels_a, channels_b, norm, objective, config_file, steps,
-             batch_size, workers, out, resume, device, precision, seed, strict, nproc, overrides, quiet, dry_run) -> None:
+@click.pass_context
+def cyclegan(ctx, dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lambda_cycle, lambda_identity,
+             val_dir, val_fraction, preprocess, no_flip, channels_a, channels_b, norm, objective, config_file, steps,
+             batch_size, workers, out, resume, device, precision, seed, strict, nproc, overrides, quiet,
+             dry_run) -> None:
     """CycleGAN: unpaired translation between two image folders (two ResNet G, two PatchGAN D).
 
     Training length is counted in epochs (passes over the larger domain) by default; --steps
@@ -158,6 +200,7 @@ def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lamb
     Examples:
       gantool train cyclegan --a day/ --b night/
       gantool train cyclegan --data horse2zebra/ --size 128 --generator resnet_6blocks --epochs 50 --decay-epochs 50
+      gantool train cyclegan --resume runs/cyclegan        # continue, from the run folder alone
     """
     if data_dir is not None and (dir_a is not None or dir_b is not None):
         raise click.UsageError("give either --data DIR or --a DIR --b DIR, not both")
@@ -165,16 +208,12 @@ def cyclegan(dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lamb
         raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
     if steps is not None and (epochs is not None or decay_epochs is not None):
         raise click.UsageError("give the training length as --steps or as --epochs/--decay-epochs, not both")
-    values = {"data.root": str(data_dir or dir_a) if (data_dir or dir_a) else None,
-              # --data holds both domains: a domain B folder from a --config must not linger
-              "data.root_b": str(dir_b) if dir_b else ("null" if data_dir else None), "data.image_size": size, "model.generator": generator,
-              "train.epochs": epochs, "train.decay_epochs": decay_epochs,
-              "model.lambda_a": lambda_cycle, "model.lambda_b": lambda_cycle, "model.lambda_identity": lambda_identity,
-              "data.val": str(val_dir) if val_dir else None, "data.val_fraction": val_fraction,
-              "data.preprocess": preprocess, "data.hflip": False if no_flip else None, "data.channels": channels_a,
-              "data.channels_b": channels_b, "loss.objective": objective, "model.norm": norm,
-              **common_values(steps, batch_size, workers, resume, device, precision, seed, strict)}
-    cfg = resolve_config("cyclegan", config_file, values, overrides)
-    if resume is None and not cfg.data.root:
-        raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
-    run_training(cfg, out, resume, steps if resume is not None else None, quiet, dry_run, nproc)
+    values = given_values(ctx)
+    if data_dir is not None:  # --data holds both domains: a domain B folder from a --config must not linger
+        values["data.root_b"] = None
+
+    def check_new_run(cfg) -> None:
+        if not cfg.data.root:
+            raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
+
+    start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc, check_new_run)

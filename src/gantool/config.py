@@ -401,16 +401,23 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Config:
     """Apply `section.key=value` strings (values parsed as YAML: 1e-4, true, [0.5, 0.99])."""
-    data = cfg.to_dict()
+    items = []
     for item in overrides:
         if "=" not in item:
             raise GantoolError(f"--set {item!r}: expected KEY=VALUE, e.g. optim.lr_d=1e-4")
         key, raw = item.split("=", 1)
-        key = key.strip()
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except (yaml.YAMLError, ValueError, LookupError, AttributeError, RecursionError):  # e.g. 2001-13-01, !!bool x
             value = raw
+        items.append((key.strip(), value))
+    return set_values(cfg, items)
+
+
+def set_values(cfg: Config, items: list[tuple[str, Any]] | dict[str, Any]) -> Config:
+    """`cfg` with the dotted `key`s set to already-parsed values, checked like a config file."""
+    data = cfg.to_dict()
+    for key, value in (items.items() if isinstance(items, dict) else items):
         parts = key.split(".")
         node = data
         for i, part in enumerate(parts[:-1]):
@@ -432,3 +439,26 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
             data["train"]["epochs"] = data["train"]["decay_epochs"] = 0
         node[parts[-1]] = value
     return Config.from_dict(data)
+
+
+def flat_values(cfg: Config) -> dict[str, Any]:
+    """Every value of `cfg` under its dotted key (`optim.lr_g`, `model.ngf`, ...)."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[prefix + key] = value
+
+    walk(cfg.to_dict(), "")
+    return flat
+
+
+def get_value(cfg: Config, key: str) -> Any:
+    """The value at a dotted key; a GantoolError names an unknown one."""
+    values = flat_values(cfg)
+    if key not in values:
+        raise GantoolError(f"unknown config key {key!r}")
+    return values[key]

@@ -16,6 +16,7 @@ from gantool.checkpoint import load_generator_state
 from gantool.config import Config
 from gantool.errors import GantoolError
 from gantool.recipes import RECIPES
+from gantool.weights import load_weights
 
 
 class ConditionalSampler:
@@ -67,10 +68,7 @@ def load_generators(path: str | Path, recipes: tuple[str, ...], wrong_recipe: st
         raise GantoolError(f"{path} holds a {state['recipe']!r} model, {wrong_recipe}")
     cfg = Config.from_dict(state["config"])
     recipe = RECIPES.get(state["recipe"])(cfg, state["meta"])
-    try:
-        recipe.generators.load_state_dict(state["weights"])
-    except RuntimeError as err:
-        raise GantoolError(f"{path}: the weights do not fit the saved config ({str(err)[:200]})") from None
+    load_weights(recipe.generators, state["weights"], path)
     return cfg, state["meta"], recipe.generators
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from gantool import distributed
-from gantool.checkpoint import load_checkpoint, resolve_checkpoint_path
-from gantool.config import Config, resolve_epochs, save_config
+from gantool.config import Config, resolve_epochs, save_config, set_values
 from gantool.errors import GantoolError
 from gantool.recipes import RECIPES
+from gantool.resume import ResumePlan, plan_resume, record_changes
 from gantool.trainer import Trainer, TrainResult, resolve_device, seed_everything
 
 
@@ -32,25 +31,25 @@ def new_run_dir(out: str | Path) -> Path:
     return candidate
 
 
-def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None = None,
+def train(cfg: Config, out: str | Path | None = None, resume: str | Path | ResumePlan | None = None,
           steps: int | None = None, quiet: bool = False, stop_at: int | None = None) -> TrainResult:
-    """Train `cfg` into a new run folder, or continue the run at `resume` (its config wins;
-    `steps` may extend it). `stop_at` pauses the run at that step with a checkpoint, as an
-    interruption would: schedules still follow `train.steps`, and `resume` continues it.
+    """Train `cfg` into a new run folder, or continue the run at `resume` (a run folder, a
+    checkpoint, or a `plan_resume` plan): its config wins; `steps` may extend it. `stop_at`
+    pauses the run at that step with a checkpoint, as an interruption would: schedules still
+    follow `train.steps`, and `resume` continues it.
 
     Under torchrun (WORLD_SIZE > 1) every process calls this with the same arguments: they join
     one process group, each trains on its share of every global batch of `data.batch_size`, and
     rank 0 alone writes the run folder."""
-    resume_state = None
+    plan = None
     if resume is not None:
-        path = resolve_checkpoint_path(resume)
-        resume_state = load_checkpoint(path, recipe=cfg.recipe)
-        cfg = Config.from_dict(resume_state["config"])
-        if steps is not None and steps < resume_state["step"]:
-            raise GantoolError(f"--steps {steps} is below the checkpoint's step {resume_state['step']}")
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        plan = resume if isinstance(resume, ResumePlan) else plan_resume(resume, cfg.recipe, steps=steps)
+        cfg, run_dir, resume_state = plan.config, plan.run_dir, plan.state
     else:
+        resume_state = None
         run_dir = free_run_dir(out or Path("runs") / cfg.name)  # created once everything is built
+        if steps is not None:
+            cfg = set_values(cfg, {"train.steps": steps})
     ctx = distributed.from_environment()
     device = resolve_device(distributed.device_for(cfg.train.device, ctx))
     with distributed.process_group(ctx, device):
@@ -58,8 +57,6 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None 
         seed_everything(cfg.train.seed)  # network init is part of the run's reproducible state
         dataset, val_dataset, meta = recipe_cls.build_data(cfg)
         cfg = resolve_epochs(cfg, len(dataset))
-        if steps is not None:
-            cfg = cfg.replace(train=dataclasses.replace(cfg.train, steps=steps, epochs=0, decay_epochs=0))
         if resume_state is not None:
             meta = resume_state["meta"]
         recipe = recipe_cls(cfg, meta)
@@ -71,4 +68,6 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | None 
             trainer.run_dir = run_dir = distributed.from_main(run_dir, ctx)
         if ctx.is_main:
             save_config(cfg, run_dir / "config.yaml")
+            if plan is not None:
+                record_changes(plan)
         return trainer.fit(stop_at=stop_at)

@@ -35,6 +35,7 @@ from gantool.errors import GantoolError
 from gantool.losses import OBJECTIVES
 from gantool.recipes.base import Recipe
 from gantool.utils import save_image_grid
+from gantool.weights import load_weights
 
 
 def resolve_device(name: str) -> torch.device:
@@ -253,10 +254,11 @@ class Trainer:
         }
 
     def _restore(self, state: dict[str, Any]) -> int:
-        self.G.load_state_dict(state["generators"])
-        self.D.load_state_dict(state["discriminators"])
+        source = state.get("source", "checkpoint")
+        load_weights(self.G, state["generators"], source)
+        load_weights(self.D, state["discriminators"], source)
         if self.ema is not None and state.get("ema") is not None:
-            self.ema.modules.load_state_dict(state["ema"])
+            load_weights(self.ema.modules, state["ema"], source)
         self.opt_g.load_state_dict(state["optim_g"])
         self.opt_d.load_state_dict(state["optim_d"])
         if state.get("scaler_g"):

@@ -1,0 +1,105 @@
+"""Continuing a run: its own config wins, except for settings that are sound to change mid-run.
+
+A resumed run must compute what the uninterrupted run would have, so everything that shapes the
+numbers (data, networks, losses, optimizers, precision, seed) comes from the checkpoint. What
+only says how long to go on, where to compute, and how often to log, sample and save may change;
+each such change is applied and recorded in the run folder's `config_history.jsonl`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gantool.checkpoint import load_checkpoint, resolve_checkpoint_path
+from gantool.config import Config, apply_overrides, flat_values, set_values
+from gantool.errors import GantoolError
+
+# keys (or sections, ending in ".") a resumed run may change
+CHANGEABLE = ("train.steps", "train.device", "data.num_workers", "train.keep_checkpoints", "train.checkpoint_every",
+              "train.log_every", "train.sample_every", "train.val_every", "diagnostics.")
+# the length of a run follows train.steps when it is given
+FOLLOWS_STEPS = ("train.epochs", "train.decay_epochs")
+PATH_KEYS = ("data.root", "data.root_b", "data.val")
+HISTORY = "config_history.jsonl"
+
+
+def changeable(key: str) -> bool:
+    return any(key == c or (c.endswith(".") and key.startswith(c)) for c in CHANGEABLE)
+
+
+def _same(key: str, old: Any, new: Any) -> bool:
+    if old == new:
+        return True
+    if key in PATH_KEYS and isinstance(old, str) and isinstance(new, str):
+        return Path(old).expanduser().resolve() == Path(new).expanduser().resolve()
+    return False
+
+
+@dataclass
+class ResumePlan:
+    checkpoint: Path
+    run_dir: Path
+    state: dict[str, Any]  # the loaded checkpoint
+    config: Config  # the checkpoint's config with the accepted changes
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # key: (old, new)
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
+def plan_resume(resume: str | Path, recipe: str, values: dict[str, Any] | None = None,
+                overrides: tuple[str, ...] | list[str] = (), steps: int | None = None,
+                option_names: dict[str, str] | None = None) -> ResumePlan:
+    """The checkpoint at `resume` (a run folder or .pt file) with the requested `values` (dotted
+    keys), `--set` `overrides` and new total `steps`. A value equal to the run's changes nothing;
+    one that would change what the run computes is refused with the option (from `option_names`)
+    and both values named."""
+    path = resolve_checkpoint_path(resume)
+    state = load_checkpoint(path, recipe=recipe)
+    if state.get("optim_g") is None:  # e.g. an imported published model: weights only
+        raise GantoolError(f"{path} holds no training state to resume (no optimizer state); "
+                           "start a new run from its weights with --init-from instead")
+    state["source"] = str(path)  # names the file in errors about its tensors
+    saved = Config.from_dict(state["config"])
+    requested = {k: v for k, v in (values or {}).items() if v is not None}
+    if steps is not None:
+        requested["train.steps"] = steps
+    wanted = apply_overrides(set_values(saved, requested), list(overrides))
+    before, after = flat_values(saved), flat_values(wanted)
+    steps_given = after["train.steps"] != before["train.steps"]
+    changes, refused = {}, {}
+    for key, new in after.items():
+        old = before.get(key)
+        if _same(key, old, new) or (steps_given and key in FOLLOWS_STEPS):
+            continue
+        (changes if changeable(key) else refused)[key] = (old, new)
+    run_dir = run_dir_of(path)
+    if refused:
+        names = option_names or {}
+        listed = "; ".join(f"{names.get(k, '--set ' + k)} ({k}: {old!r} in the run, {new!r} given)"
+                           for k, (old, new) in refused.items())
+        raise GantoolError(
+            f"--resume {resume} continues the run with its own config ({run_dir / 'config.yaml'}), and the run's "
+            f"config wins: {listed}. Drop these options to continue, or start a new run to change them. "
+            f"A resumed run may change only --steps, --device, --workers and --set of "
+            f"{', '.join(c + '*' if c.endswith('.') else c for c in CHANGEABLE[3:])}")
+    if steps_given and after["train.steps"] < int(state["step"]):
+        raise GantoolError(f"--steps {after['train.steps']} is below the checkpoint's step {state['step']}")
+    config = set_values(saved, {k: new for k, (_, new) in changes.items()})
+    return ResumePlan(path, run_dir, state, config, changes)
+
+
+def record_changes(plan: ResumePlan) -> None:
+    """Append the accepted changes to the run's config history (nothing when there are none)."""
+    if not plan.changes:
+        return
+    record = {"step": int(plan.state["step"]), "time": datetime.datetime.now().isoformat(timespec="seconds"),
+              "checkpoint": str(plan.checkpoint),
+              "changes": {k: {"from": old, "to": new} for k, (old, new) in plan.changes.items()}}
+    with (plan.run_dir / HISTORY).open("a") as f:
+        f.write(json.dumps(record) + "\n")
