@@ -74,19 +74,18 @@ def judge(data_dir, epochs, force) -> None:
 @click.option("--inception-samples", type=click.IntRange(min=10), default=1000, show_default=True,
               help="Digit models: generated and real images in Inception FID/KID (--metrics inception).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON results [default: eval.json in the run folder, or here]; also appended to eval.jsonl.")
+              help="JSON results [default: eval.json in the run folder (for a .pt outside a run: beside it)]; also appended to eval.jsonl.")
 def evaluate_checkpoint(checkpoint, data_dir, metric_names, n, parzen_samples, seed, inception_weights,
                         inception_samples, out) -> None:
     import json
 
     from gantool.checkpoint import load_generator_state
-    from gantool.evaluation import write_json
+    from gantool.evaluation import results_folder, write_json
     from gantool.metrics.suite import EvalContext, metrics_for, run_metrics
 
     recipe = load_generator_state(checkpoint)["recipe"]
     names = [m.strip() for m in metric_names.split(",") if m.strip()] if metric_names else None
-    folder = checkpoint if checkpoint.is_dir() else Path(".")
-    out = out or folder / "eval.json"
+    out = out or results_folder(checkpoint) / "eval.json"
     ctx = EvalContext(checkpoint, recipe, data_dir, n=n, parzen_samples=min(parzen_samples, n), seed=seed,
                       out_dir=out.parent, log=lambda line: click.echo(line, err=True),
                       inception_weights=inception_weights, inception_samples=inception_samples)
@@ -120,14 +119,14 @@ def _flat(values: dict, prefix: str = "") -> dict:
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Paired test images (A|B files, or A/ and B/ folders).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON with per-image scores [default: eval_pix2pix.json in the run folder or here].")
+              help="JSON with per-image scores [default: eval_pix2pix.json in the run folder].")
 @click.option("--size", default="auto", show_default=True, help="auto (each image's own size) or N (resize to NxN).")
 @click.option("--bn-stats", type=click.Choice(["auto", "running", "batch"]), default="auto", show_default=True,
               help="Batch-norm statistics at test time (see gantool translate --help).")
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 def pix2pix(checkpoint, data_dir, out, size, bn_stats, device) -> None:
     """Per-image L1, PSNR and SSIM of translations against ground truth; mean and std."""
-    from gantool.evaluation import evaluate_pairs, write_json
+    from gantool.evaluation import evaluate_pairs, results_folder, write_json
     from gantool.trainer import resolve_device
     from gantool.translate import load_translator
 
@@ -137,7 +136,7 @@ def pix2pix(checkpoint, data_dir, out, size, bn_stats, device) -> None:
     result = evaluate_pairs(translator, data_dir, None if size == "auto" else int(size))
     result["checkpoint"] = str(checkpoint)
     if out is None:
-        out = (checkpoint if checkpoint.is_dir() else Path(".")) / "eval_pix2pix.json"
+        out = results_folder(checkpoint) / "eval_pix2pix.json"
     write_json(result, out)
     click.echo(f"{'metric':<8}{'mean':>10}{'std':>10}   ({result['n']} pairs, {result['direction']})")
     for key, values in result["summary"].items():
@@ -154,13 +153,13 @@ def pix2pix(checkpoint, data_dir, out, size, bn_stats, device) -> None:
 @click.option("--pairs", is_flag=True,
               help="The files of --a and --b correspond by name: also score G(a) against b and F(b) against a.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON with per-image scores [default: eval_cyclegan.json in the run folder or here].")
+              help="JSON with per-image scores [default: eval_cyclegan.json in the run folder].")
 @click.option("--size", default="auto", show_default=True, help="auto (each image's own size) or N (resize to NxN).")
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 def cyclegan(checkpoint, dir_a, dir_b, pairs, out, size, device) -> None:
     """Cycle-reconstruction L1/PSNR/SSIM in both directions (F(G(a)) vs a, G(F(b)) vs b) and, with
     --pairs, L1/PSNR/SSIM of the translations against their ground truth."""
-    from gantool.evaluation import evaluate_cycle, write_json
+    from gantool.evaluation import evaluate_cycle, results_folder, write_json
     from gantool.trainer import resolve_device
     from gantool.translate import load_translator
 
@@ -174,7 +173,7 @@ def cyclegan(checkpoint, dir_a, dir_b, pairs, out, size, device) -> None:
     result = evaluate_cycle(a2b, b2a, dir_a, dir_b, paired=pairs, size=None if size == "auto" else int(size))
     result["checkpoint"] = str(checkpoint)
     if out is None:
-        out = (checkpoint if checkpoint.is_dir() else Path(".")) / "eval_cyclegan.json"
+        out = results_folder(checkpoint) / "eval_cyclegan.json"
     write_json(result, out)
     click.echo(f"{'scores':<14}{'n':>5}{'L1':>9}{'PSNR':>9}{'SSIM':>9}   (mean +- std below)")
     for name, part in result.items():

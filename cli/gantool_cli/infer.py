@@ -137,9 +137,12 @@ def export(checkpoint, out_dir, no_ema) -> None:
                    "Outputs differ from fp32 by less than one 8-bit level on most pixels.")
 @click.option("--channels-last", is_flag=True, help="NHWC memory layout (faster for U-Nets under bf16).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
+@click.option("--skip-existing", is_flag=True,
+              help="Keep outputs that already exist and decode, translate the rest: re-run an interrupted "
+                   "translation with this to finish it (outputs are written whole or not at all).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_stats, direction, device, precision,
-              channels_last, overwrite, quiet) -> None:
+              channels_last, overwrite, skip_existing, quiet) -> None:
     """Translate INPUT images (files and folders, any size) with a trained pix2pix or CycleGAN model.
 
     \b
@@ -159,7 +162,9 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
     work_size = None if size == "auto" else int(size)
     translator = load_translator(checkpoint, resolve_device(device), dropout=dropout, bn_stats=bn_stats, tile=tile,
                                  direction=direction, precision=precision, channels_last=channels_last)
-    plan = plan_outputs(collect_inputs(inputs), out_dir, overwrite)
+    found = collect_inputs(inputs)
+    plan = plan_outputs(found, out_dir, overwrite, skip_existing=skip_existing)
+    kept = len(found) - len(plan)
     with tqdm(total=len(plan), disable=quiet, unit="img", desc="translate") as bar:
         for group, images in batches_by_shape(plan, translator, batch_size):
             outputs = to_uint8(translator(images, size=work_size))
@@ -167,4 +172,5 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
                 target.parent.mkdir(parents=True, exist_ok=True)
                 save_png(image, target)
             bar.update(len(group))
-    click.echo(f"translated {len(plan)} image(s) into {out_dir}")
+    click.echo(f"translated {len(plan)} image(s) into {out_dir}"
+               + (f" ({kept} already there and complete, kept)" if kept else ""))

@@ -95,5 +95,15 @@ def evaluate_cycle(a2b: Translator, b2a: Translator, dir_a: str | Path, dir_b: s
     return results
 
 
+def results_folder(checkpoint: str | Path) -> Path:
+    """Where evaluation results of `checkpoint` belong: its run folder, beside metrics.jsonl, where
+    `gantool report` finds them (a run folder or export given as such; the run folder of a file in
+    its checkpoints/; otherwise the folder that holds the file)."""
+    path = Path(checkpoint).expanduser()
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
 def write_json(result: dict[str, Any], path: str | Path) -> None:
     atomic_write(Path(path), lambda f: f.write(json.dumps(result, indent=2).encode()))

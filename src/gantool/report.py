@@ -92,6 +92,47 @@ def _format(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _scalars(values: Any, prefix: str = "") -> dict[str, Any]:
+    """Numbers and short strings of a nested result under dotted keys (lists are left to the JSON)."""
+    flat: dict[str, Any] = {}
+    if isinstance(values, dict):
+        for key, value in values.items():
+            flat.update(_scalars(value, f"{prefix}{key}."))
+    elif isinstance(values, (int, float, str)) and not isinstance(values, bool):
+        flat[prefix.rstrip(".")] = values
+    return flat
+
+
+def _evaluation_section(run_dir: Path) -> list[str]:
+    """The results `gantool eval` wrote into the run folder, newest first, and the memorisation grid."""
+    import json
+
+    parts = ["<h2>Evaluation</h2>"]
+    found = False
+    for name in ("eval.json", "eval_pix2pix.json", "eval_cyclegan.json"):
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, ValueError):
+            parts.append(f"<p>{html.escape(name)} is not readable JSON.</p>")
+            continue
+        rows = {k: v for k, v in _scalars(result).items() if len(str(v)) < 200}  # per-image lists stay in the JSON
+        parts.append(f"<h3>{html.escape(name)}</h3><table>")
+        parts += [f"<tr><th>{html.escape(k)}</th><td>{_format(v)}</td></tr>" for k, v in rows.items()]
+        parts.append("</table>")
+        found = True
+    if (run_dir / "memorisation.png").is_file():
+        parts.append("<h3>Nearest training images (last column) of generated samples</h3>"
+                     f"<p><img src='{_data_uri(run_dir / 'memorisation.png')}' alt='memorisation'></p>")
+        found = True
+    if not found:
+        parts.append(f"<p>None yet: <code>gantool eval {html.escape(str(run_dir))} --data ...</code> writes its "
+                     "results here.</p>")
+    return parts
+
+
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Report:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -162,6 +203,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
                   f"step {int(p.stem.split('_')[1])}</div>" for p in samples]
     else:
         parts.append("<p>No sample grids in samples/.</p>")
+    parts += _evaluation_section(run_dir)
+    history = run_dir / "config_history.jsonl"
+    if history.is_file():
+        parts.append(f"<h2>Config changes on resume</h2><pre>{html.escape(history.read_text())}</pre>")
     parts.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre></body></html>")
     page = out / "report.html"
     page.write_text("\n".join(parts))

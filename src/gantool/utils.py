@@ -50,14 +50,31 @@ def require_writable_folder(folder: Path, option: str) -> None:
         raise GantoolError(f"cannot write to {option} {folder}: {existing} {problem}; choose another {option}")
 
 
+def decodes(path: Path) -> bool:
+    """Whether `path` is a complete image file (fully decoded, not just its header)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except Exception:  # noqa: BLE001  (truncated, corrupt, not an image: all mean "redo it")
+        return False
+
+
 def plan_outputs(inputs: list[tuple[Path, Path]], out_dir: Path, overwrite: bool, option: str = "--out-dir",
-                 protected: Iterable[Path] = ()) -> list[tuple[Path, Path]]:
+                 protected: Iterable[Path] = (), skip_existing: bool | None = None) -> list[tuple[Path, Path]]:
     """(input, output .png) for (input, path relative to `out_dir`) items. Refuses, before anything
     is written, to overwrite any input (or a `protected` file), to write two inputs to one output,
-    or (without `overwrite`) to replace an existing file; `option` names the flag to change."""
+    or (without `overwrite` or `skip_existing`) to replace an existing file; `option` names the flag
+    to change. With `skip_existing`, items whose output exists and decodes are left out (an output
+    that does not decode is made again); None: the caller has no such option. Once the plan stands,
+    temp files that writes cut short by a kill left beside the outputs are removed."""
+    if overwrite and skip_existing:
+        raise GantoolError("give --overwrite (replace existing outputs) or --skip-existing (keep them), not both")
     require_writable_folder(out_dir, option)
     sources = {p.resolve() for p, _ in inputs} | {Path(p).resolve() for p in protected}
-    plan, seen = [], {}
+    plan, seen, targets = [], {}, []
     for source, relative in inputs:
         target = out_dir / relative.with_suffix(".png")
         resolved = target.resolve()
@@ -65,8 +82,18 @@ def plan_outputs(inputs: list[tuple[Path, Path]], out_dir: Path, overwrite: bool
             raise GantoolError(f"output {target} would overwrite the input {source}; choose another {option}")
         if resolved in seen:
             raise GantoolError(f"{source} and {seen[resolved]} would both be written to {target}; rename one")
-        if target.exists() and not overwrite:
-            raise GantoolError(f"{target} exists; pass --overwrite to replace it or choose another {option}")
         seen[resolved] = source
+        targets.append(target)
+        if target.exists() and not overwrite:
+            if skip_existing is None:
+                raise GantoolError(f"{target} exists; pass --overwrite to replace it or choose another {option}")
+            if not skip_existing:
+                raise GantoolError(f"{target} exists; pass --skip-existing to keep the outputs already there and "
+                                   f"translate the rest, --overwrite to replace them, or choose another {option}")
+            if decodes(target):
+                continue
         plan.append((source, target))
+    for target in targets:
+        for stale in target.parent.glob(f".{target.name}.*.tmp"):  # atomic_write's temp-file names
+            stale.unlink(missing_ok=True)
     return plan
