@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gantool_cli.options import DEVICE_HELP
+from gantool_cli.options import CHECKPOINT, DEVICE_HELP
 
 
 class EvalGroup(click.Group):
@@ -59,7 +59,7 @@ def judge(data_dir, epochs, force) -> None:
 
 
 @evaluate.command("checkpoint", hidden=True)
-@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Real data: MNIST IDX folder (cgan), paired test images (pix2pix), testA/ + testB/ (cyclegan).")
 @click.option("--metrics", "metric_names", help="Comma-separated metrics [default: all that suit the recipe].")
@@ -75,20 +75,23 @@ def judge(data_dir, epochs, force) -> None:
               help="Digit models: generated and real images in Inception FID/KID (--metrics inception).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON results [default: eval.json in the run folder (for a .pt outside a run: beside it)]; also appended to eval.jsonl.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def evaluate_checkpoint(checkpoint, data_dir, metric_names, n, parzen_samples, seed, inception_weights,
-                        inception_samples, out) -> None:
+                        inception_samples, out, device) -> None:
     import json
 
     from gantool.checkpoint import load_generator_state
     from gantool.evaluation import results_folder, write_json
     from gantool.metrics.suite import EvalContext, metrics_for, run_metrics
+    from gantool.trainer import resolve_device
 
     recipe = load_generator_state(checkpoint)["recipe"]
     names = [m.strip() for m in metric_names.split(",") if m.strip()] if metric_names else None
     out = out or results_folder(checkpoint) / "eval.json"
     ctx = EvalContext(checkpoint, recipe, data_dir, n=n, parzen_samples=min(parzen_samples, n), seed=seed,
                       out_dir=out.parent, log=lambda line: click.echo(line, err=True),
-                      inception_weights=inception_weights, inception_samples=inception_samples)
+                      inception_weights=inception_weights, inception_samples=inception_samples,
+                      device=str(resolve_device(device)))
     result = run_metrics(ctx, names)
     write_json(result, out)
     with (out.parent / "eval.jsonl").open("a") as f:
@@ -115,7 +118,7 @@ def _flat(values: dict, prefix: str = "") -> dict:
 
 
 @evaluate.command("pix2pix")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, path_type=Path), help="pix2pix checkpoint.")
+@click.option("--checkpoint", required=True, type=CHECKPOINT, help="pix2pix checkpoint (or pretrained:NAME).")
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Paired test images (A|B files, or A/ and B/ folders).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -123,7 +126,7 @@ def _flat(values: dict, prefix: str = "") -> dict:
 @click.option("--size", default="auto", show_default=True, help="auto (each image's own size) or N (resize to NxN).")
 @click.option("--bn-stats", type=click.Choice(["auto", "running", "batch"]), default="auto", show_default=True,
               help="Batch-norm statistics at test time (see gantool translate --help).")
-@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def pix2pix(checkpoint, data_dir, out, size, bn_stats, device) -> None:
     """Per-image L1, PSNR and SSIM of translations against ground truth; mean and std."""
     from gantool.evaluation import evaluate_pairs, results_folder, write_json
@@ -145,7 +148,7 @@ def pix2pix(checkpoint, data_dir, out, size, bn_stats, device) -> None:
 
 
 @evaluate.command("cyclegan")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, path_type=Path), help="CycleGAN checkpoint.")
+@click.option("--checkpoint", required=True, type=CHECKPOINT, help="CycleGAN checkpoint (or pretrained:NAME).")
 @click.option("--a", "dir_a", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Domain A test images (e.g. testA/).")
 @click.option("--b", "dir_b", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -155,7 +158,7 @@ def pix2pix(checkpoint, data_dir, out, size, bn_stats, device) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON with per-image scores [default: eval_cyclegan.json in the run folder].")
 @click.option("--size", default="auto", show_default=True, help="auto (each image's own size) or N (resize to NxN).")
-@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def cyclegan(checkpoint, dir_a, dir_b, pairs, out, size, device) -> None:
     """Cycle-reconstruction L1/PSNR/SSIM in both directions (F(G(a)) vs a, G(F(b)) vs b) and, with
     --pairs, L1/PSNR/SSIM of the translations against their ground truth."""

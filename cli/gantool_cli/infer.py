@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gantool_cli.options import DEVICE_HELP
+from gantool_cli.options import CHECKPOINT, DEVICE_HELP
 
 
 def _check_writable(path: Path, overwrite: bool) -> None:
@@ -15,7 +15,7 @@ def _check_writable(path: Path, overwrite: bool) -> None:
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--label", default="all", show_default=True,
               help="Class to draw (name such as 7 or cat, or index), or 'all' for one row per class.")
 @click.option("--n", "count", type=click.IntRange(min=1), default=16, show_default=True,
@@ -23,7 +23,7 @@ def _check_writable(path: Path, overwrite: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Grid PNG to write [default: samples.png].")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Write one PNG per sample here instead.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Noise seed (same seed, same images).")
-@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) -> None:
     """Draw samples of a class from a class-conditional CHECKPOINT (a .pt file, run folder or export).
@@ -66,7 +66,7 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--label", required=True, help="Class to draw (name or index).")
 @click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True, help="Images along each walk.")
 @click.option("--pairs", type=click.IntRange(min=1), default=4, show_default=True, help="Walks between random code pairs.")
@@ -74,7 +74,7 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
               help="Interpolation in latent space; 'both' shows a linear row then a slerp row per pair.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("interp.png"), show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwrite) -> None:
     """Walk between latent codes of one class (Figure 3 of Goodfellow et al. 2014).
@@ -99,7 +99,7 @@ def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwr
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for generator.safetensors and generator.json.")
 @click.option("--no-ema", is_flag=True, help="Export the raw generator weights instead of their EMA.")
@@ -113,8 +113,9 @@ def export(checkpoint, out_dir, no_ema) -> None:
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, path_type=Path),
-              help="A translation checkpoint (.pt, run folder, or export); it says what the model is.")
+@click.option("--checkpoint", type=CHECKPOINT,
+              help="A translation checkpoint (.pt, run folder, export, or pretrained:NAME from `gantool pretrained "
+                   "get`); it says what the model is [default: the newest pix2pix/cyclegan run under ./runs].")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("translated"),
               show_default=True, help="Where outputs go, as <input name>.png (folder structure kept).")
 @click.option("--size", default="auto", show_default=True,
@@ -130,7 +131,7 @@ def export(checkpoint, out_dir, no_ema) -> None:
                    "with batch size 1 (auto).")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
               help="CycleGAN: A -> B with G, or B -> A with F. pix2pix has only its training direction (a2b).")
-@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32", show_default=True,
               help="bf16: faster on CPUs with AVX512-BF16/AMX and on recent GPUs; fp16: CUDA only; auto: bf16 where "
                    "the hardware has it. "
@@ -147,6 +148,8 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
 
     \b
     Examples:
+      gantool translate photo.jpg                        # the newest pix2pix/cyclegan run under ./runs
+      gantool translate sketch.png --checkpoint pretrained:edges2shoes
       gantool translate photo.jpg --checkpoint runs/pix2pix
       gantool translate maps/val/ --checkpoint runs/maps --out-dir maps_out --batch-size 8
       gantool translate night_photos/ --checkpoint runs/day2night --direction b2a --out-dir as_day
@@ -160,6 +163,12 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
     if size != "auto" and not size.isdigit():
         raise click.BadParameter("use auto or a number of pixels", param_hint="--size")
     work_size = None if size == "auto" else int(size)
+    if checkpoint is None:
+        from gantool.run import newest_checkpoint
+        from gantool.translate import translation_recipes
+
+        checkpoint = newest_checkpoint(translation_recipes())
+        click.echo(f"using the newest translation checkpoint under runs/: {checkpoint}", err=True)
     translator = load_translator(checkpoint, resolve_device(device), dropout=dropout, bn_stats=bn_stats, tile=tile,
                                  direction=direction, precision=precision, channels_last=channels_last)
     found = collect_inputs(inputs)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gantool_cli import data, demo, evaluate, infer, report, train
+from gantool_cli import data, demo, evaluate, infer, pretrained, report, train
 
 
 class GantoolGroup(click.Group):
@@ -18,6 +18,11 @@ class GantoolGroup(click.Group):
         except Exception as err:  # noqa: BLE001
             from gantool.errors import GantoolError
 
+            if isinstance(err, BrokenPipeError):  # `gantool ... | head`: the reader has all it wanted
+                import os
+
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(1)
             debug = bool(ctx.meta.get("gantool.debug"))
             if debug and getattr(err, "details", None):
                 click.echo(err.details, err=True)
@@ -80,6 +85,7 @@ cli.add_command(demo.demo)
 cli.add_command(data.data)
 cli.add_command(evaluate.evaluate)
 cli.add_command(report.report)
+cli.add_command(pretrained.pretrained)
 
 
 if __name__ == "__main__":  # pragma: no cover

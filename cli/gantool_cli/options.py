@@ -10,6 +10,33 @@ import click
 DEVICE_HELP = "Device: auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
 
 
+class CheckpointPath(click.ParamType):
+    """A checkpoint file, run folder or export that exists, or `pretrained:NAME` (a cached
+    published model; the error says how to download it)."""
+
+    name = "checkpoint"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        if isinstance(value, Path):
+            value = str(value)
+        if value.startswith("pretrained:"):
+            from gantool.errors import GantoolError
+            from gantool.pretrained import resolve
+
+            try:
+                return resolve(value)
+            except GantoolError as err:
+                self.fail(str(err), param, ctx)
+        path = Path(value).expanduser()
+        if not path.exists():
+            self.fail(f"{value} does not exist (a checkpoint .pt, a run folder, an export, or pretrained:NAME)",
+                      param, ctx)
+        return path
+
+
+CHECKPOINT = CheckpointPath()
+
+
 class ConfigOption(click.Option):
     """An option that sets config key(s); its help ends with the recipe's own default, read from
     the recipe when the help is shown, so help and `--dry-run` cannot drift apart. The recipe is
@@ -96,6 +123,11 @@ def common_train_options(func: Callable) -> Callable:
                           "sample_every, val_every and diagnostics.* may change; they are applied and recorded "
                           "in RUN/config_history.jsonl. Any other option that differs from the run's config is "
                           "refused (one equal to it is accepted)."),
+        click.option("--init-from", type=CHECKPOINT,
+                     help="Start a new run from this model's weights (a gantool checkpoint or run folder, an "
+                          "imported reference model, or pretrained:NAME) to fine-tune it on your data: its "
+                          "architecture, fresh optimizers, a new run folder. Architecture options that disagree "
+                          "with it are an error."),
         config_option("--device", key="train.device",
                       help=DEVICE_HELP.rstrip(".") + " (changeable when resuming)."),
         config_option("--precision", key="train.precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]),

@@ -23,16 +23,27 @@ def _channels(value: str) -> int:
 def start_or_resume(ctx: click.Context, values: dict[str, Any], config_file: Path | None, overrides: tuple[str, ...],
                     out: Path | None, resume: Path | None, steps: int | None, quiet: bool, dry_run: bool,
                     nproc: int | None, check_new_run: Any = None) -> None:
-    """A new run from defaults, --config and options; or the run at --resume from its folder alone
-    (its config wins: options that would change it are refused, except the few that are sound)."""
+    """A new run from defaults, --config and options (and --init-from's architecture and weights);
+    or the run at --resume from its folder alone (its config wins: options that would change it
+    are refused, except the few that are sound)."""
     import yaml
 
     recipe = ctx.command.name
+    init_from, start = ctx.params.get("init_from"), None
     if resume is None:
         cfg = resolve_config(recipe, config_file, values, overrides)
         if check_new_run is not None:
             check_new_run(cfg)
+        if init_from is not None:
+            from gantool.config import parse_override
+            from gantool.warmstart import init_config
+
+            explicit = {**values, **dict(parse_override(item) for item in overrides)}
+            cfg, start = init_config(cfg, init_from, explicit, option_names(ctx.command))
         plan = None
+    elif init_from is not None:
+        raise click.UsageError("give --resume (continue a run) or --init-from (a new run from a model's weights), "
+                               "not both")
     else:
         if config_file is not None or out is not None:
             given = "--config" if config_file is not None else "--out"
@@ -56,7 +67,12 @@ def start_or_resume(ctx: click.Context, values: dict[str, Any], config_file: Pat
     if plan is not None and plan.changes and from_environment().is_main:
         click.echo("resuming with " + ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in plan.changes.items())
                    + " (recorded in config_history.jsonl)")
-    result = run_train(cfg, out=out, resume=plan, quiet=quiet)
+    if start is not None and from_environment().is_main:
+        click.echo(f"starting from the weights of {start.source} with fresh optimizers", err=True)
+    result = run_train(cfg, out=out, resume=plan, quiet=quiet, init_from=start)
+    if start is not None and from_environment().is_main:
+        for note in start.notes:
+            click.echo(f"note: {note}", err=True)
     if not from_environment().is_main:  # under torchrun, rank 0 reports for all
         return
     if result.interrupted:
@@ -92,7 +108,7 @@ def _cgan_data(value: str) -> str:
 @common_train_options
 @click.pass_context
 def cgan(ctx, data, data_root, image_size, channels, objective, d_steps, norm, config_file, steps, batch_size,
-         workers, out, resume, device, precision, seed, strict, nproc, overrides, quiet, dry_run) -> None:
+         workers, out, resume, init_from, device, precision, seed, strict, nproc, overrides, quiet, dry_run) -> None:
     """Class-conditional GAN: a generator that draws the class you ask for.
 
     \b
@@ -133,7 +149,7 @@ def _pix2pix_generator(size: int) -> str:
 @common_train_options
 @click.pass_context
 def pix2pix(ctx, data_dir, direction, size, generator, val_dir, val_fraction, preprocess, no_flip, objective,
-            lambda_l1, norm, config_file, steps, batch_size, workers, out, resume, device, precision, seed, strict,
+            lambda_l1, norm, config_file, steps, batch_size, workers, out, resume, init_from, device, precision, seed, strict,
             nproc, overrides, quiet, dry_run) -> None:
     """pix2pix: paired image-to-image translation (U-Net G, PatchGAN D, L1 + GAN loss).
 
@@ -144,7 +160,7 @@ def pix2pix(ctx, data_dir, direction, size, generator, val_dir, val_fraction, pr
       gantool train pix2pix --resume runs/pix2pix          # continue, from the run folder alone
     """
     values = given_values(ctx)
-    if size is not None and generator is None and resume is None:
+    if size is not None and generator is None and resume is None and init_from is None:
         values["model.generator"] = _pix2pix_generator(size)
 
     def check_new_run(cfg) -> None:
@@ -189,7 +205,7 @@ def pix2pix(ctx, data_dir, direction, size, generator, val_dir, val_fraction, pr
 @click.pass_context
 def cyclegan(ctx, dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lambda_cycle, lambda_identity,
              val_dir, val_fraction, preprocess, no_flip, channels_a, channels_b, norm, objective, config_file, steps,
-             batch_size, workers, out, resume, device, precision, seed, strict, nproc, overrides, quiet,
+             batch_size, workers, out, resume, init_from, device, precision, seed, strict, nproc, overrides, quiet,
              dry_run) -> None:
     """CycleGAN: unpaired translation between two image folders (two ResNet G, two PatchGAN D).
 

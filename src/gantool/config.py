@@ -401,17 +401,19 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Config:
     """Apply `section.key=value` strings (values parsed as YAML: 1e-4, true, [0.5, 0.99])."""
-    items = []
-    for item in overrides:
-        if "=" not in item:
-            raise GantoolError(f"--set {item!r}: expected KEY=VALUE, e.g. optim.lr_d=1e-4")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except (yaml.YAMLError, ValueError, LookupError, AttributeError, RecursionError):  # e.g. 2001-13-01, !!bool x
-            value = raw
-        items.append((key.strip(), value))
-    return set_values(cfg, items)
+    return set_values(cfg, [parse_override(item) for item in overrides])
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`section.key=value` -> (key, value parsed as YAML; left a string where YAML cannot read it)."""
+    if "=" not in item:
+        raise GantoolError(f"--set {item!r}: expected KEY=VALUE, e.g. optim.lr_d=1e-4")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except (yaml.YAMLError, ValueError, LookupError, AttributeError, RecursionError):  # e.g. 2001-13-01, !!bool x
+        value = raw
+    return key.strip(), value
 
 
 def set_values(cfg: Config, items: list[tuple[str, Any]] | dict[str, Any]) -> Config:

@@ -87,7 +87,7 @@ def evaluate_cycle(a2b: Translator, b2a: Translator, dir_a: str | Path, dir_b: s
             rows = []
             for file_a, file_b in match_by_name(Path(dir_a), Path(dir_b)):
                 source, target = (file_b, file_a) if flip else (file_a, file_b)
-                output = translator(load_tensor(source, translator.in_channels), size=size)
+                output = translator(load_tensor(source, translator.in_channels), size=size).cpu()
                 rows.append({"file": str(source), **_scores(output, load_tensor(target, translator.out_channels))})
                 if progress:
                     progress(1)
@@ -98,8 +98,13 @@ def evaluate_cycle(a2b: Translator, b2a: Translator, dir_a: str | Path, dir_b: s
 def results_folder(checkpoint: str | Path) -> Path:
     """Where evaluation results of `checkpoint` belong: its run folder, beside metrics.jsonl, where
     `gantool report` finds them (a run folder or export given as such; the run folder of a file in
-    its checkpoints/; otherwise the folder that holds the file)."""
+    its checkpoints/; ./eval/NAME for a published model from the cache; otherwise the folder that
+    holds the file)."""
+    from gantool.pretrained import cache_dir
+
     path = Path(checkpoint).expanduser()
+    if cache_dir().resolve() in path.resolve().parents:
+        return Path("eval") / path.stem  # a published model: not into the download cache
     if path.is_dir():
         return path
     return path.parent.parent if path.parent.name == "checkpoints" else path.parent

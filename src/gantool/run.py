@@ -10,6 +10,7 @@ from gantool.errors import GantoolError
 from gantool.recipes import RECIPES
 from gantool.resume import ResumePlan, plan_resume, record_changes
 from gantool.trainer import Trainer, TrainResult, resolve_device, seed_everything
+from gantool.warmstart import WarmStart, init_config, load_initial_weights
 
 
 def free_run_dir(out: str | Path) -> Path:
@@ -32,11 +33,13 @@ def new_run_dir(out: str | Path) -> Path:
 
 
 def train(cfg: Config, out: str | Path | None = None, resume: str | Path | ResumePlan | None = None,
-          steps: int | None = None, quiet: bool = False, stop_at: int | None = None) -> TrainResult:
+          steps: int | None = None, quiet: bool = False, stop_at: int | None = None,
+          init_from: str | Path | WarmStart | None = None) -> TrainResult:
     """Train `cfg` into a new run folder, or continue the run at `resume` (a run folder, a
     checkpoint, or a `plan_resume` plan): its config wins; `steps` may extend it. `stop_at`
     pauses the run at that step with a checkpoint, as an interruption would: schedules still
-    follow `train.steps`, and `resume` continues it.
+    follow `train.steps`, and `resume` continues it. `init_from` (a checkpoint, or `init_config`'s
+    WarmStart) starts a new run from that model's architecture and weights, with fresh optimizers.
 
     Under torchrun (WORLD_SIZE > 1) every process calls this with the same arguments: they join
     one process group, each trains on its share of every global batch of `data.batch_size`, and
@@ -50,6 +53,12 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | Resum
         run_dir = free_run_dir(out or Path("runs") / cfg.name)  # created once everything is built
         if steps is not None:
             cfg = set_values(cfg, {"train.steps": steps})
+    start = None
+    if init_from is not None:
+        if resume is not None:
+            raise GantoolError("give --resume (continue a run) or --init-from (a new run from a model's weights), "
+                               "not both")
+        cfg, start = (cfg, init_from) if isinstance(init_from, WarmStart) else init_config(cfg, init_from)
     ctx = distributed.from_environment()
     device = resolve_device(distributed.device_for(cfg.train.device, ctx))
     with distributed.process_group(ctx, device):
@@ -59,7 +68,11 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | Resum
         cfg = resolve_epochs(cfg, len(dataset))
         if resume_state is not None:
             meta = resume_state["meta"]
+        if start is not None:
+            meta = {**meta, "init_from": str(start.source)}
         recipe = recipe_cls(cfg, meta)
+        if start is not None:
+            load_initial_weights(recipe.generators, recipe.discriminators, start)
         trainer = Trainer(cfg, recipe, dataset, run_dir, quiet=quiet, resume_state=resume_state,
                           val_dataset=val_dataset, dist=ctx)
         if resume_state is None:  # a bad option or dataset fails above and leaves no empty run folder
@@ -71,3 +84,23 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | Resum
             if plan is not None:
                 record_changes(plan)
         return trainer.fit(stop_at=stop_at)
+
+
+def newest_checkpoint(recipes: tuple[str, ...], runs_dir: str | Path = "runs") -> Path:
+    """The most recently written `checkpoints/latest.pt` under `runs_dir` of a run whose recipe is
+    one of `recipes` (read from its config.yaml); an error says what to do when there is none."""
+    import yaml
+
+    found = []
+    for latest in Path(runs_dir).glob("**/checkpoints/latest.pt"):
+        try:
+            recipe = yaml.safe_load((latest.parent.parent / "config.yaml").read_text()).get("recipe")
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        if recipe in recipes:
+            found.append((latest.stat().st_mtime, latest))
+    if not found:
+        raise GantoolError(f"no --checkpoint given and no {' or '.join(recipes)} run under {Path(runs_dir).absolute()}; "
+                           "pass --checkpoint RUN_FOLDER_OR_FILE, or a published model as --checkpoint pretrained:NAME "
+                           "(gantool pretrained list)")
+    return max(found)[1]

@@ -35,6 +35,7 @@ class EvalContext:
     inception_weights: Path | None = None  # explicit FID Inception file; else found (see metrics.inception)
     inception_samples: int = 1000  # generated and real images in Inception FID/KID of digit models
     log: Callable[[str], None] = print
+    device: str = "cpu"  # where the generator runs; metrics take its outputs on the CPU
     cache: dict[str, Any] = field(default_factory=dict)
 
     def once(self, key: str, make: Callable[[], Any]) -> Any:
@@ -93,7 +94,7 @@ def _samples(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
     def make() -> tuple[torch.Tensor, torch.Tensor]:
         from gantool.inference import load_sampler
 
-        sampler = load_sampler(ctx.checkpoint)
+        sampler = load_sampler(ctx.checkpoint, ctx.device)
         shape = (sampler.config.data.channels, sampler.config.data.image_size)
         if sampler.num_classes != 10 or shape != (1, 28):
             raise GantoolError("digit metrics need a 10-class model of 28x28 grayscale digits; this one has "
@@ -236,8 +237,8 @@ def _translation_features(ctx: EvalContext, extractor) -> dict[str, tuple[torch.
         folders = dict(zip("AB", domain_folders(ctx.data, split="test")))
         result = {}
         for direction, source, target in (("a2b", "A", "B"), ("b2a", "B", "A")):
-            translator = load_translator(ctx.checkpoint, direction=direction)
-            fake = torch.cat([extractor(translator(load_tensor(path, translator.in_channels)))
+            translator = load_translator(ctx.checkpoint, ctx.device, direction=direction)
+            fake = torch.cat([extractor(translator(load_tensor(path, translator.in_channels)).cpu())
                               for path in domain_images(folders[source], source)])
             real = torch.cat([extractor(load_tensor(path, translator.out_channels))
                               for path in domain_images(folders[target], target)])
@@ -306,7 +307,7 @@ def _paired_translations(ctx: EvalContext) -> tuple[str, list]:
 
         if ctx.data is None:
             raise GantoolError("pix2pix metrics need paired test images: pass --data DIR")
-        translator = load_translator(ctx.checkpoint)
+        translator = load_translator(ctx.checkpoint, ctx.device)
         return translator.config.data.direction, list(translate_pairs(translator, ctx.data))
     return ctx.once("paired_translations", make)
 
@@ -329,6 +330,6 @@ def _cycle(ctx: EvalContext) -> dict[str, Any]:
     if ctx.data is None:
         raise GantoolError("CycleGAN metrics need test images: pass --data DIR with testA/ and testB/")
     folder_a, folder_b = domain_folders(ctx.data, split="test")
-    result = evaluate_cycle(load_translator(ctx.checkpoint, direction="a2b"),
-                            load_translator(ctx.checkpoint, direction="b2a"), folder_a, folder_b)
+    result = evaluate_cycle(load_translator(ctx.checkpoint, ctx.device, direction="a2b"),
+                            load_translator(ctx.checkpoint, ctx.device, direction="b2a"), folder_a, folder_b)
     return {name: {"n": part["n"], "summary": part["summary"]} for name, part in result.items()}

@@ -25,6 +25,8 @@ class Recipe(nn.Module):
     translation_generators: ClassVar[dict[str, str]] = {}
     # the validation value (a key of `validate`'s result, lower is better) that picks best.pt
     selection_metric: ClassVar[str | None] = None
+    # config keys that shape the networks: a run started --init-from a checkpoint takes them from it
+    architecture_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
         super().__init__()

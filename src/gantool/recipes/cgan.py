@@ -62,6 +62,8 @@ class CGANRecipe(Recipe):
     name = "cgan"
     # the digit judge's error rate on class-conditional samples (digit models, when the judge is cached)
     selection_metric = "val_judge_error"
+    architecture_keys = ("model.generator", "model.discriminator", "model.z_dim", "model.ngf", "model.ndf",
+                         "model.conditioning", "model.spectral_norm", "model.norm", "data.image_size", "data.channels")
 
     def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
         super().__init__(cfg, meta)

@@ -121,6 +121,9 @@ class CycleGANRecipe(Recipe):
     name = "cyclegan"
     translation_generators = {"a2b": "G", "b2a": "F"}
     selection_metric = "val_cycle_l1"
+    architecture_keys = ("model.generator", "model.discriminator", "model.ngf", "model.ndf", "model.n_layers_d",
+                         "model.norm", "model.dropout", "model.upsampling", "model.spectral_norm", "data.channels",
+                         "data.channels_b")
 
     def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
         super().__init__(cfg, meta)

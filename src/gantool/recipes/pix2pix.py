@@ -66,6 +66,8 @@ class Pix2PixRecipe(Recipe):
     name = "pix2pix"
     translation_generators = {"a2b": "G"}  # one direction: the one it was trained in (data.direction)
     selection_metric = "val_l1"
+    architecture_keys = ("model.generator", "model.discriminator", "model.ngf", "model.ndf", "model.n_layers_d",
+                         "model.norm", "model.dropout", "data.channels", "data.channels_b")
 
     def __init__(self, cfg: Config, meta: dict[str, Any]) -> None:
         super().__init__(cfg, meta)
