@@ -153,12 +153,22 @@ def common_train_options(func: Callable) -> Callable:
     return func
 
 
-OBJECTIVES = ["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"]
+def _objectives() -> list[str]:
+    import typing
+
+    from gantool.config import Objective  # plain Python: --help stays instant
+
+    return list(typing.get_args(Objective))
+
+
+OBJECTIVES = _objectives()
 PREPROCESS = ["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
 
 
 OBJECTIVE_NOTES = {"nonsaturating": "the reference's 'vanilla' BCE", "lsgan": "least squares, as the CycleGAN paper",
                    "minimax": "the saturating original", "hinge": "as SNGAN / BigGAN"}
+OBJECTIVES_HELP = ("GAN objective: minimax, nonsaturating, lsgan, hinge, wgan-gp, or an f-GAN divergence (kl, "
+                   "reverse-kl, pearson, squared-hellinger, js).")
 
 
 def _objective(value: str, cfg: Any) -> str:
@@ -184,7 +194,7 @@ def translation_data_options(what: str, held_out: str, preprocess: str) -> Calla
                       help=f"Augmentation {preprocess}."),
         config_option("--no-flip", key="data.hflip", is_flag=True, shown=False, to_config=lambda flag: not flag, help="No random horizontal flips."),
         config_option("--objective", key="loss.objective", type=click.Choice(OBJECTIVES), describe=_objective,
-                      help="GAN objective."),
+                      help=OBJECTIVES_HELP),
     ]
 
     def apply(func: Callable) -> Callable:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gantool_cli.options import (OBJECTIVES, common_train_options, config_option, given_values, option_names,
+from gantool_cli.options import (OBJECTIVES, OBJECTIVES_HELP, common_train_options, config_option, given_values, option_names,
                                  relaunch_under_torchrun, resolve_config, translation_data_options)
 
 
@@ -100,7 +100,7 @@ def _cgan_data(value: str) -> str:
                help="Image side in pixels (28, 32, 56, 64, ...).")
 @config_option("--channels", key="data.channels", type=click.Choice(["1", "3"]), to_config=_channels,
                help="1 (grayscale) or 3 (RGB).")
-@config_option("--objective", key="loss.objective", type=click.Choice(OBJECTIVES), help="GAN objective.")
+@config_option("--objective", key="loss.objective", type=click.Choice(OBJECTIVES), help=OBJECTIVES_HELP)
 @config_option("--d-steps", key="train.d_steps", type=click.IntRange(min=1),
                help="Discriminator updates per generator update.")
 @config_option("--norm", key="model.norm", type=click.Choice(["batch", "syncbatch"]),

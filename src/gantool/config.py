@@ -21,7 +21,9 @@ import yaml
 
 from gantool.errors import GantoolError
 
-Objective = Literal["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"]
+Objective = Literal["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp",
+                    # f-GAN divergences (Nowozin et al. 2016)
+                    "kl", "reverse-kl", "pearson", "squared-hellinger", "js"]
 Precision = Literal["fp32", "bf16", "fp16", "auto"]  # auto: bf16 where the hardware has it, else fp32
 
 
