@@ -100,7 +100,10 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint_and_says_so(digits
                                       *[a for item in TINY for a in ("--set", item)]])
     monkeypatch.undo()
     assert result.exit_code == 1
-    assert "No space left on device; the previous checkpoint is intact" in result.output
+    [line] = [l for l in result.output.splitlines() if l.startswith("Error:")]
+    assert line.startswith("Error: no space left on ") and "while writing" in line
+    assert f"the last complete checkpoint is {out / 'checkpoints' / 'latest.pt'}" in line
+    assert "free space or set --set train.keep_checkpoints=2" in line
     assert "Traceback" not in result.output
     assert load_checkpoint(out)["step"] == 2  # the checkpoint written before the disk filled
     assert not list((out / "checkpoints").glob(".*.tmp"))

@@ -174,12 +174,21 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
     found = collect_inputs(inputs)
     plan = plan_outputs(found, out_dir, overwrite, skip_existing=skip_existing)
     kept = len(found) - len(plan)
+    from gantool.storage import DiskFullError
+
+    written = 0
     with tqdm(total=len(plan), disable=quiet, unit="img", desc="translate") as bar:
         for group, images in batches_by_shape(plan, translator, batch_size):
             outputs = to_uint8(translator(images, size=work_size))
             for (_, target), image in zip(group, outputs):
                 target.parent.mkdir(parents=True, exist_ok=True)
-                save_png(image, target)
+                try:
+                    save_png(image, target)
+                except DiskFullError as err:
+                    raise click.ClickException(
+                        f"{err}; {kept + written} of {len(found)} outputs are in {out_dir}, each complete; free "
+                        "space, then rerun the same command with --skip-existing to translate the rest") from None
+                written += 1
             bar.update(len(group))
     click.echo(f"translated {len(plan)} image(s) into {out_dir}"
                + (f" ({kept} already there and complete, kept)" if kept else ""))

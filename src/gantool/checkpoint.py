@@ -44,13 +44,19 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any, size_hint: int | None = None) -> None:
     """Call `write(file_object)` on a temp file beside `path`, fsync, then rename over `path`.
 
-    A crash at any moment leaves either the old file or the new one, never a partial file.
+    A crash at any moment leaves either the old file or the new one, never a partial file. With
+    `size_hint` (bytes the file will take) a disk that clearly cannot hold it is refused before
+    anything is written; a disk that fills during the write is a DiskFullError either way.
     """
+    from gantool.storage import DiskFullError, check_space, free_bytes, is_disk_full
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if size_hint is not None:
+        check_space(path, size_hint)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -58,19 +64,47 @@ def atomic_write(path: Path, write: Any) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        written = os.path.getsize(tmp) if os.path.exists(tmp) else 0
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        needed = max(size_hint or 0, written + 1)
+        if not isinstance(err, DiskFullError) and isinstance(err, Exception) and is_disk_full(err, path.parent, needed):
+            raise DiskFullError(path, needed, free_bytes(path.parent)) from None
         raise
     _fsync_dir(path.parent)
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """latest.pt, else the newest step_*.pt, of a checkpoints folder (None when there is none)."""
+    if (folder / "latest.pt").is_file():
+        return folder / "latest.pt"
+    periodic = sorted(folder.glob("step_*.pt"))
+    return periodic[-1] if periodic else None
+
+
+def save_checkpoint(state: dict[str, Any], path: Path, keep_hint: int | None = None) -> None:
+    """Write `state` atomically. A disk too small for it (checked first, from the tensors' sizes)
+    or filling during the write is one line that names the device, the sizes, the last complete
+    checkpoint and what to do (`keep_hint`: how many periodic checkpoints the run keeps now)."""
+    from gantool.storage import MARGIN, DiskFullError, tensor_bytes
+
     state = {"format": FORMAT, "format_version": FORMAT_VERSION, "gantool_version": __version__, **state}
+    path = Path(path)
     try:
-        atomic_write(path, lambda f: torch.save(state, f))
+        atomic_write(path, lambda f: torch.save(state, f), size_hint=tensor_bytes(state) + MARGIN)
+    except DiskFullError as err:
+        last = last_complete_checkpoint(path.parent)
+        keep = f"{max(0, keep_hint - 1)}" if keep_hint else "1"
+        if last is None:
+            advice = ("the last complete checkpoint is none yet; free space, or put the run on a larger disk "
+                      "with --out")
+        else:
+            advice = (f"the last complete checkpoint is {last}; free space or set --set train.keep_checkpoints={keep} "
+                      "(with --resume RUN to continue)")
+        raise DiskFullError(err.path, err.needed, err.free, advice) from None
     except OSError as err:
         raise GantoolError(f"could not write checkpoint {path}: {err}; the previous checkpoint is intact") from None
 
@@ -155,11 +189,13 @@ def export_generator(checkpoint: str | Path, out_dir: str | Path, use_ema: bool 
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["generators"]
     tensors = {k: v.contiguous() for k, v in weights.items()}
-    atomic_write(out_dir / EXPORT_WEIGHTS, lambda f: f.write(safetensors_bytes(tensors)))
+    data = safetensors_bytes(tensors)
+    atomic_write(out_dir / EXPORT_WEIGHTS, lambda f: f.write(data), size_hint=len(data))
     info = {"format": "gantool-generator", "gantool_version": __version__, "recipe": state["recipe"],
             "config": state["config"], "meta": state["meta"], "step": state["step"],
             "ema": weights is state.get("ema")}
-    atomic_write(out_dir / EXPORT_CONFIG, lambda f: f.write(json.dumps(info, indent=2).encode()))
+    text = json.dumps(info, indent=2).encode()
+    atomic_write(out_dir / EXPORT_CONFIG, lambda f: f.write(text), size_hint=len(text))
     return out_dir
 
 

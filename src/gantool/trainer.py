@@ -280,13 +280,13 @@ class Trainer:
             return latest
         state = self.state_dict()
         if self.tc.keep_checkpoints > 0:
-            save_checkpoint(state, periodic)
+            save_checkpoint(state, periodic, keep_hint=self.tc.keep_checkpoints)
             link_or_copy(periodic, latest)
             old = sorted(folder.glob("step_*.pt"))[: -self.tc.keep_checkpoints]
             for path in old:
                 path.unlink(missing_ok=True)
         else:
-            save_checkpoint(state, latest)
+            save_checkpoint(state, latest, keep_hint=self.tc.keep_checkpoints)
         return latest
 
     # ------------------------------------------------------------------ loop

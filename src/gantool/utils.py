@@ -26,7 +26,8 @@ def save_png(image_hwc: Tensor, path: Path) -> None:
     pil = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     buffer = io.BytesIO()
     pil.save(buffer, format="PNG")
-    atomic_write(Path(path), lambda f: f.write(buffer.getvalue()))
+    data = buffer.getvalue()
+    atomic_write(Path(path), lambda f: f.write(data), size_hint=len(data))
 
 
 def save_image_grid(images: Tensor, path: Path, per_row: int, padding: int = 2) -> None:
