@@ -103,8 +103,19 @@ def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwr
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for generator.safetensors and generator.json.")
 @click.option("--no-ema", is_flag=True, help="Export the raw generator weights instead of their EMA.")
-def export(checkpoint, out_dir, no_ema) -> None:
-    """Export the generator of CHECKPOINT as safetensors + JSON config (no optimizer state, no pickle)."""
+@click.option("--format", "format_", type=click.Choice(["safetensors", "reference"]), default="safetensors",
+              show_default=True,
+              help="safetensors: generator.safetensors + generator.json; reference: latest_net_G*.pth (and "
+                   "latest_net_D*.pth) that pytorch-CycleGAN-and-pix2pix's test.py loads, with the flags it "
+                   "needs in test_options.txt.")
+def export(checkpoint, out_dir, no_ema, format_) -> None:
+    """Export the generator of CHECKPOINT (no optimizer state, no pickle)."""
+    if format_ == "reference":
+        from gantool.interop.reference import export_reference
+
+        files = export_reference(checkpoint, out_dir)
+        click.echo(f"exported for the reference implementation to {out_dir}: {', '.join(f.name for f in files)}")
+        return
     from gantool.checkpoint import export_generator
 
     path = export_generator(checkpoint, out_dir, use_ema=not no_ema)

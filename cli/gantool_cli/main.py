@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gantool_cli import data, demo, evaluate, infer, pretrained, report, train
+from gantool_cli import data, demo, evaluate, infer, interop, pretrained, report, train
 
 
 class GantoolGroup(click.Group):
@@ -86,6 +86,7 @@ cli.add_command(data.data)
 cli.add_command(evaluate.evaluate)
 cli.add_command(report.report)
 cli.add_command(pretrained.pretrained)
+cli.add_command(interop.import_model)
 
 
 if __name__ == "__main__":  # pragma: no cover

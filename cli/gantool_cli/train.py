@@ -138,7 +138,8 @@ def _pix2pix_generator(size: int) -> str:
                     "(required, except with --resume).")
 @config_option("--direction", key="data.direction", type=click.Choice(["AtoB", "BtoA"]), help="Which side is the input.")
 @config_option("--size", key="data.image_size", type=click.IntRange(min=8), help="Training crop size in pixels.")
-@config_option("--generator", key="model.generator", type=click.Choice(["unet_256", "unet_128", "unet_64"]),
+@config_option("--generator", key="model.generator",
+               type=click.Choice(["unet_256", "unet_128", "unet_64", "resnet_9blocks", "resnet_6blocks"]),
                note="with --size: the deepest that fits it",
                help="U-Net depth; crops must be multiples of 256, 128 or 64.")
 @translation_data_options("pairs (same layout)", "their L1/PSNR/SSIM", "applied identically to A and B")

@@ -68,6 +68,11 @@ def load_generators(path: str | Path, recipes: tuple[str, ...], wrong_recipe: st
         raise GantoolError(f"{path} holds a {state['recipe']!r} model, {wrong_recipe}")
     cfg = Config.from_dict(state["config"])
     recipe = RECIPES.get(state["recipe"])(cfg, state["meta"])
+    directions = state["meta"].get("directions")  # an imported one-direction model has only that generator
+    if directions:
+        kept = {recipe.translation_generators[d] for d in directions}
+        for key in [k for k in recipe.generators if k not in kept]:
+            del recipe.generators[key]
     load_weights(recipe.generators, state["weights"], path)
     return cfg, state["meta"], recipe.generators
 

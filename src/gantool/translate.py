@@ -140,6 +140,11 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
         raise GantoolError(
             f"this {cfg.recipe} model translates in one direction only (the {cfg.data.direction} it was "
             f"trained in), given as --direction a2b; for both directions train a cyclegan")
+    if keys[direction] not in generators:
+        raise GantoolError(
+            f"{path} holds one direction only ({', '.join(k for k in keys if keys[k] in generators)}: a single "
+            f"published generator); it cannot translate {direction}. Import the reference's G_A and G_B together "
+            "for both directions")
     generator = generators[keys[direction]].to(device).eval()
     if bn_stats == "auto":
         bn_stats = "batch" if per_image_statistics(cfg.data.batch_size) else "running"

@@ -39,7 +39,8 @@ PIX2PIX_DEFAULTS = {
 @register_model_config("pix2pix", defaults=PIX2PIX_DEFAULTS)
 @dataclass(frozen=True)
 class Pix2PixModelConfig:
-    generator: Literal["unet_64", "unet_128", "unet_256"] = "unet_256"
+    # resnet generators: what the reference's --netG resnet_9blocks gives pix2pix (imported models)
+    generator: Literal["unet_64", "unet_128", "unet_256", "resnet_6blocks", "resnet_9blocks"] = "unet_256"
     discriminator: Literal["patchgan", "pixel"] = "patchgan"
     ngf: int = 64
     ndf: int = 64
