@@ -55,3 +55,15 @@ def tiny_cfg():
     from gantool.config import apply_overrides, default_config
 
     return apply_overrides(default_config("cgan", "tiny"), TINY + ["train.device=cpu"])
+
+
+def write_random_pairs(folder: Path, n: int, height: int = 64, width: int = 128) -> Path:
+    """`n` side-by-side A|B noise images (pix2pix's aligned layout) in a new `folder`."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder

@@ -22,6 +22,7 @@ from gantool.errors import GantoolError
 from gantool.run import train
 from gantool.storage import DiskFullError, is_disk_full
 from gantool_cli.main import cli
+from tests.conftest import write_random_pairs
 
 P2P = ["model.ngf=8", "model.ndf=8", "model.generator=unet_64", "data.image_size=64", "train.log_every=1",
        "train.sample_every=1000", "train.checkpoint_every=2", "train.val_every=1000", "train.samples_per_class=1",
@@ -30,12 +31,7 @@ P2P = ["model.ngf=8", "model.ndf=8", "model.generator=unet_64", "data.image_size
 
 @pytest.fixture
 def pairs(tmp_path):
-    folder = tmp_path / "pairs"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return folder
+    return write_random_pairs(tmp_path / "pairs", 4)
 
 
 @contextlib.contextmanager

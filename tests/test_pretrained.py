@@ -18,7 +18,7 @@ from gantool.config import apply_overrides, default_config
 from gantool.pretrained import MODELS, cache_dir, find
 from gantool.run import train
 from gantool_cli.main import cli
-from tests.conftest import REPO
+from tests.conftest import REPO, write_random_pairs
 
 REFERENCE = Path(os.environ.get("GANTOOL_REFERENCE_MODELS", REPO.parent / "shared" / "reference-models"))
 
@@ -152,12 +152,7 @@ def test_a_model_not_yet_downloaded_says_how_to_get_it(tmp_path):
 # ------------------------------------------------------------------ fine-tuning
 @pytest.fixture
 def pairs(tmp_path):
-    folder = tmp_path / "pairs"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return folder
+    return write_random_pairs(tmp_path / "pairs", 3)
 
 
 TINY = ["model.ngf=4", "model.ndf=4", "model.generator=unet_64", "data.image_size=64", "train.steps=2",
