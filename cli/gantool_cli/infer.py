@@ -100,33 +100,55 @@ def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwr
 
 @click.command()
 @click.argument("checkpoint", type=CHECKPOINT)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for generator.safetensors and generator.json.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="safetensors, reference: the folder to write; onnx: the .onnx file; torchscript: the file "
+                   "(e.g. generator.pt).")
+@click.option("--format", "format_", type=click.Choice(["safetensors", "onnx", "torchscript", "reference"]),
+              default="safetensors", show_default=True,
+              help="safetensors: generator.safetensors + generator.json (every direction; gantool reads it back); "
+                   "onnx: one network for ONNX Runtime and other runtimes (opset 18, free batch, height and width; "
+                   "gantool translate --checkpoint runs it); torchscript: the same network for torch.jit.load / "
+                   "LibTorch; reference: latest_net_G*.pth (and latest_net_D*.pth) that pytorch-CycleGAN-and-"
+                   "pix2pix's test.py loads, with the flags it needs in test_options.txt.")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]),
+              help="onnx/torchscript of a CycleGAN: the generator to export [default: a2b].")
+@click.option("--bn-stats", type=click.Choice(["auto", "running", "batch"]),
+              help="onnx/torchscript: batch-norm statistics baked in, as gantool translate's --bn-stats (dropout is "
+                   "always off) [default: auto: batch when trained with batch size 1, else running].")
 @click.option("--no-ema", is_flag=True, help="Export the raw generator weights instead of their EMA.")
-@click.option("--format", "format_", type=click.Choice(["safetensors", "reference"]), default="safetensors",
-              show_default=True,
-              help="safetensors: generator.safetensors + generator.json; reference: latest_net_G*.pth (and "
-                   "latest_net_D*.pth) that pytorch-CycleGAN-and-pix2pix's test.py loads, with the flags it "
-                   "needs in test_options.txt.")
-def export(checkpoint, out_dir, no_ema, format_) -> None:
-    """Export the generator of CHECKPOINT (no optimizer state, no pickle)."""
+@click.option("--overwrite", is_flag=True, help="onnx/torchscript: replace an existing --out file.")
+def export(checkpoint, out, format_, direction, bn_stats, no_ema, overwrite) -> None:
+    """Export the generator of CHECKPOINT (no optimizer state, no pickle).
+
+    An onnx or torchscript file says what it expects in its metadata (gantool's config, channels,
+    value range [-1, 1], the size multiple of height and width, direction, batch-norm statistics).
+
+    \b
+    Examples:
+      gantool export runs/pix2pix --out exported/
+      gantool export runs/pix2pix --format onnx --out facades.onnx
+      gantool export runs/day2night --format onnx --direction b2a --out night2day.onnx
+      gantool export runs/cgan --format torchscript --out digits.pt
+      gantool translate photos/ --checkpoint facades.onnx --out-dir out/
+    """
+    from gantool.interop.export import export_model
+
+    files = export_model(checkpoint, out, format_, use_ema=not no_ema, direction=direction, bn_stats=bn_stats,
+                         overwrite=overwrite)
     if format_ == "reference":
-        from gantool.interop.reference import export_reference
-
-        files = export_reference(checkpoint, out_dir)
-        click.echo(f"exported for the reference implementation to {out_dir}: {', '.join(f.name for f in files)}")
-        return
-    from gantool.checkpoint import export_generator
-
-    path = export_generator(checkpoint, out_dir, use_ema=not no_ema)
-    click.echo(f"exported generator to {path}")
+        click.echo(f"exported for the reference implementation to {out}: {', '.join(f.name for f in files)}")
+    elif format_ == "safetensors":
+        click.echo(f"exported generator to {out}")
+    else:
+        click.echo(f"exported {format_} to {files[0]}")
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--checkpoint", type=CHECKPOINT,
               help="A translation checkpoint (.pt, run folder, export, or pretrained:NAME from `gantool pretrained "
-                   "get`); it says what the model is [default: the newest pix2pix/cyclegan run under ./runs].")
+                   "get`), or a .onnx file from `gantool export --format onnx`, run with ONNX Runtime; it says what "
+                   "the model is [default: the newest pix2pix/cyclegan run under ./runs].")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("translated"),
               show_default=True, help="Where outputs go, as <input name>.png (folder structure kept).")
 @click.option("--size", default="auto", show_default=True,
@@ -139,9 +161,10 @@ def export(checkpoint, out_dir, no_ema, format_) -> None:
               help="Keep dropout active at test time (pix2pix's noise source); off gives deterministic outputs.")
 @click.option("--bn-stats", type=click.Choice(["auto", "running", "batch"]), default="auto", show_default=True,
               help="Batch-norm statistics: from training (running), per image (batch), or batch when trained "
-                   "with batch size 1 (auto).")
-@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
-              help="CycleGAN: A -> B with G, or B -> A with F. pix2pix has only its training direction (a2b).")
+                   "with batch size 1 (auto; an ONNX file: as exported).")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]),
+              help="CycleGAN: A -> B with G, or B -> A with F. pix2pix has only its training direction (a2b). "
+                   "[default: a2b; an ONNX file: the direction it was exported with]")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32", show_default=True,
               help="bf16: faster on CPUs with AVX512-BF16/AMX and on recent GPUs; fp16: CUDA only; auto: bf16 where "
@@ -180,7 +203,8 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
 
         checkpoint = newest_checkpoint(translation_recipes())
         click.echo(f"using the newest translation checkpoint under runs/: {checkpoint}", err=True)
-    translator = load_translator(checkpoint, resolve_device(device), dropout=dropout, bn_stats=bn_stats, tile=tile,
+    onnx = checkpoint.suffix.lower() == ".onnx"  # ONNX Runtime picks its own device for auto
+    translator = load_translator(checkpoint, device if onnx else resolve_device(device), dropout=dropout, bn_stats=bn_stats, tile=tile,
                                  direction=direction, precision=precision, channels_last=channels_last)
     found = collect_inputs(inputs)
     plan = plan_outputs(found, out_dir, overwrite, skip_existing=skip_existing)

@@ -199,10 +199,11 @@ def export_generator(checkpoint: str | Path, out_dir: str | Path, use_ema: bool 
     return out_dir
 
 
-def load_generator_state(path: str | Path) -> dict[str, Any]:
+def load_generator_state(path: str | Path, use_ema: bool = True) -> dict[str, Any]:
     """{"recipe", "config", "meta", "weights"} from a checkpoint or an exported generator folder.
 
-    From a checkpoint, `weights` are the EMA generator weights when the run kept an EMA.
+    From a checkpoint, `weights` are the EMA generator weights when the run kept an EMA (and
+    `use_ema`); an exported folder holds one set of weights, chosen at export.
     """
     path = Path(path).expanduser()
     if path.is_dir() and (path / EXPORT_CONFIG).is_file():
@@ -215,5 +216,5 @@ def load_generator_state(path: str | Path) -> dict[str, Any]:
             raise GantoolError(f"{path} is not a readable exported generator: {err}") from None
         return {"recipe": info["recipe"], "config": info["config"], "meta": info["meta"], "weights": weights}
     state = load_checkpoint(path)
-    weights = state["ema"] if state.get("ema") is not None else state["generators"]
+    weights = state["ema"] if use_ema and state.get("ema") is not None else state["generators"]
     return {"recipe": state["recipe"], "config": state["config"], "meta": state["meta"], "weights": weights}

@@ -60,10 +60,12 @@ class ConditionalSampler:
         return torch.cat(outputs) if outputs else torch.empty(0)
 
 
-def load_generators(path: str | Path, recipes: tuple[str, ...], wrong_recipe: str) -> tuple[Config, dict, nn.ModuleDict]:
-    """(config, metadata, generators with their trained weights) from a checkpoint, run folder or
-    export; `wrong_recipe` finishes the error for a model of a recipe not in `recipes`."""
-    state = load_generator_state(path)
+def load_generators(path: str | Path, recipes: tuple[str, ...], wrong_recipe: str,
+                    use_ema: bool = True) -> tuple[Config, dict, nn.ModuleDict]:
+    """(config, metadata, generators with their trained weights: the EMA's unless `use_ema` is
+    false) from a checkpoint, run folder or export; `wrong_recipe` finishes the error for a model
+    of a recipe not in `recipes`."""
+    state = load_generator_state(path, use_ema)
     if state["recipe"] not in recipes:
         raise GantoolError(f"{path} holds a {state['recipe']!r} model, {wrong_recipe}")
     cfg = Config.from_dict(state["config"])

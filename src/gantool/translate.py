@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,9 @@ def translation_recipes() -> tuple[str, ...]:
 
 @dataclass
 class Translator:
-    generator: nn.Module
+    # the network: a torch module, or an exported file's runtime (interop.onnx_format.OnnxNetwork);
+    # everything else here (padding, tiling, precision) is the same for both
+    generator: nn.Module | Callable[[Tensor], Tensor]
     in_channels: int
     out_channels: int
     multiple: int
@@ -50,6 +52,9 @@ class Translator:
     overlap: int = 64
     amp_dtype: torch.dtype | None = None  # autocast to bf16/fp16 (see training.device.autocast_dtype); None: fp32
     channels_last: bool = False
+    # outputs depend on the other images of a batch (batch-norm statistics of the batch) or on a
+    # random stream (test-time dropout): translate one image per batch
+    one_per_batch: bool = False
 
     def _forward(self, images: Tensor) -> Tensor:
         """The generator's fp32 output for `images`, under the chosen precision and memory layout."""
@@ -116,15 +121,11 @@ def _blend_window(tile: int, overlap: int, device: torch.device) -> Tensor:
     return (ramp[:, None] * ramp[None, :])[None, None]
 
 
-def load_translator(path: str | Path, device: str | torch.device = "cpu", dropout: bool = False,
-                    bn_stats: str = "auto", tile: int = 1024, direction: str = "a2b",
-                    precision: str = "fp32", channels_last: bool = False) -> Translator:
-    """A translator for the generator of `direction` ("a2b": G, "b2a": F of a CycleGAN; a pix2pix
-    model has only its training direction, "a2b"). `precision` bf16/fp16 runs the network under
-    autocast (outputs differ from fp32 by about 1/256 of the range: invisible in 8-bit images)."""
-    from gantool.training.device import autocast_dtype
-
-    amp_dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
+def translation_generator(path: str | Path, direction: str = "a2b", bn_stats: str = "auto", dropout: bool = False,
+                          use_ema: bool = True) -> tuple[Config, nn.Module, str]:
+    """The generator of `direction` ("a2b": G, "b2a": F of a CycleGAN; a pix2pix model has only
+    its training direction, "a2b") in eval mode with pix2pix's test-time choices applied:
+    (config, generator on the CPU, the batch-norm statistics it uses: "running" or "batch")."""
     if bn_stats not in ("auto", "running", "batch"):
         raise GantoolError(f"unknown --bn-stats {bn_stats!r}; valid: auto, running, batch")
     if direction not in DIRECTIONS:
@@ -132,7 +133,8 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
     recipes = translation_recipes()
     cfg, _, generators = load_generators(
         path, recipes,
-        f"which does not translate images; use a {' or '.join(recipes)} checkpoint (for cgan use gantool generate)")
+        f"which does not translate images; use a {' or '.join(recipes)} checkpoint (for cgan use gantool generate)",
+        use_ema=use_ema)
     from gantool.recipes import RECIPES
 
     keys = RECIPES.get(cfg.recipe).translation_generators
@@ -145,7 +147,7 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
             f"{path} holds one direction only ({', '.join(k for k in keys if keys[k] in generators)}: a single "
             f"published generator); it cannot translate {direction}. Import the reference's G_A and G_B together "
             "for both directions")
-    generator = generators[keys[direction]].to(device).eval()
+    generator = generators[keys[direction]].eval()
     if bn_stats == "auto":
         bn_stats = "batch" if per_image_statistics(cfg.data.batch_size) else "running"
     if bn_stats == "batch":
@@ -153,11 +155,33 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
     for module in generator.modules():
         if isinstance(module, nn.Dropout) and dropout:
             module.train()
+    return cfg, generator, bn_stats
+
+
+def load_translator(path: str | Path, device: str | torch.device = "cpu", dropout: bool = False,
+                    bn_stats: str = "auto", tile: int = 1024, direction: str | None = None,
+                    precision: str = "fp32", channels_last: bool = False) -> Translator:
+    """A translator for the generator of `direction` (default a2b; see `translation_generator`).
+    `precision` bf16/fp16 runs the network under autocast (outputs differ from fp32 by about 1/256
+    of the range: invisible in 8-bit images). A `.onnx` file from `gantool export --format onnx`
+    runs with ONNX Runtime through the same padding and tiling; its test-time choices were made
+    at export, so only `direction`/`bn_stats` equal to them (or left out) are accepted."""
+    if Path(path).suffix.lower() == ".onnx":
+        from gantool.interop.onnx_format import load_onnx_translator
+
+        return load_onnx_translator(path, device, dropout=dropout, bn_stats=bn_stats, tile=tile, direction=direction,
+                                    precision=precision, channels_last=channels_last)
+    from gantool.training.device import autocast_dtype
+
+    amp_dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
+    cfg, generator, _ = translation_generator(path, direction or "a2b", bn_stats, dropout)
+    generator = generator.to(device)
     if channels_last:
         generator = generator.to(memory_format=torch.channels_last)
     in_ch, out_ch = generator.in_channels, generator.out_channels
     return Translator(generator, in_ch, out_ch, generator.size_multiple, torch.device(device), cfg, tile=tile,
-                      amp_dtype=amp_dtype, channels_last=channels_last)
+                      amp_dtype=amp_dtype, channels_last=channels_last,
+                      one_per_batch=any(m.training for m in generator.modules()))
 
 
 def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
@@ -184,7 +208,7 @@ def read_for(translator: Translator, path: Path) -> Tensor:
 def batches_by_shape(plan: list[tuple[Path, Path]], translator: Translator, batch_size: int
                      ) -> Iterator[tuple[list[tuple[Path, Path]], Tensor]]:
     """Groups consecutive images of one shape into batches (batch statistics: one image each)."""
-    if translator.generator.training or any(m.training for m in translator.generator.modules()):
+    if translator.one_per_batch:
         batch_size = 1
     group: list[tuple[Path, Path]] = []
     tensors: list[Tensor] = []
