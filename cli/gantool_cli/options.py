@@ -119,8 +119,8 @@ def common_train_options(func: Callable) -> Callable:
                      help="Run folder [default: runs/<name>]; a numbered sibling is made if it exists."),
         click.option("--resume", type=click.Path(exists=True, path_type=Path),
                      help="Continue a run exactly from its folder (or a checkpoint file) alone: no other option "
-                          "is needed, and the run's config wins. Only --steps, --device, --workers, --quiet, "
-                          "--nproc and --set of train.keep_checkpoints, checkpoint_every, log_every, "
+                          "is needed, and the run's config wins. Only --steps, --device, --workers, --logger, "
+                          "--quiet, --nproc and --set of train.keep_checkpoints, checkpoint_every, log_every, "
                           "sample_every, val_every and diagnostics.* may change; they are applied and recorded "
                           "in RUN/config_history.jsonl. Any other option that differs from the run's config is "
                           "refused (one equal to it is accepted)."),
@@ -135,6 +135,11 @@ def common_train_options(func: Callable) -> Callable:
                       help="Arithmetic: fp32, bf16 autocast (CPU/GPU; 1.5-1.8x faster on CPUs with "
                            "AVX512-BF16), fp16 with grad scaling (GPU), auto (bf16 where the hardware has it)."),
         config_option("--seed", key="train.seed", type=int, help="Random seed (runs are deterministic on the CPU)."),
+        config_option("--logger", key="train.logger", type=click.Choice(["jsonl", "tensorboard"]),
+                      help="jsonl: RUN/metrics.jsonl (always written); tensorboard: also TensorBoard events in "
+                           "RUN/tensorboard/ (losses, D(x)/D(G(z)), gradient norms, learning rates, it/s, validation, "
+                           "warnings, sample grids, the config as hparams; the tensorboard extra; changeable when "
+                           "resuming)."),
         config_option("--strict", key="data.strict", is_flag=True, default=None, shown=False,
                       help="Unreadable image files (empty, truncated, corrupt) are an error instead of being "
                            "skipped with a warning."),

@@ -108,7 +108,7 @@ def _cgan_data(value: str) -> str:
 @common_train_options
 @click.pass_context
 def cgan(ctx, data, data_root, image_size, channels, objective, d_steps, norm, config_file, steps, batch_size,
-         workers, out, resume, init_from, device, precision, seed, strict, nproc, overrides, quiet, dry_run) -> None:
+         workers, out, resume, init_from, device, precision, seed, logger, strict, nproc, overrides, quiet, dry_run) -> None:
     """Class-conditional GAN: a generator that draws the class you ask for.
 
     \b
@@ -150,7 +150,7 @@ def _pix2pix_generator(size: int) -> str:
 @common_train_options
 @click.pass_context
 def pix2pix(ctx, data_dir, direction, size, generator, val_dir, val_fraction, preprocess, no_flip, objective,
-            lambda_l1, norm, config_file, steps, batch_size, workers, out, resume, init_from, device, precision, seed, strict,
+            lambda_l1, norm, config_file, steps, batch_size, workers, out, resume, init_from, device, precision, seed, logger, strict,
             nproc, overrides, quiet, dry_run) -> None:
     """pix2pix: paired image-to-image translation (U-Net G, PatchGAN D, L1 + GAN loss).
 
@@ -206,7 +206,7 @@ def pix2pix(ctx, data_dir, direction, size, generator, val_dir, val_fraction, pr
 @click.pass_context
 def cyclegan(ctx, dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lambda_cycle, lambda_identity,
              val_dir, val_fraction, preprocess, no_flip, channels_a, channels_b, norm, objective, config_file, steps,
-             batch_size, workers, out, resume, init_from, device, precision, seed, strict, nproc, overrides, quiet,
+             batch_size, workers, out, resume, init_from, device, precision, seed, logger, strict, nproc, overrides, quiet,
              dry_run) -> None:
     """CycleGAN: unpaired translation between two image folders (two ResNet G, two PatchGAN D).
 

@@ -150,6 +150,9 @@ class TrainConfig:
     keep_checkpoints: int = 3  # periodic checkpoints kept besides latest.pt
     samples_per_class: int = 10  # columns of the sample grid (rows are classes)
     val_every: int = 500  # validation metrics into metrics.jsonl (recipes with validation data)
+    # metrics.jsonl is always written; tensorboard also writes event files to RUN/tensorboard/
+    # (the tensorboard extra)
+    logger: Literal["jsonl", "tensorboard"] = "jsonl"
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "train.steps", "must be >= 1")

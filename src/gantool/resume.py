@@ -21,7 +21,7 @@ from gantool.errors import GantoolError
 
 # keys (or sections, ending in ".") a resumed run may change
 CHANGEABLE = ("train.steps", "train.device", "data.num_workers", "train.keep_checkpoints", "train.checkpoint_every",
-              "train.log_every", "train.sample_every", "train.val_every", "diagnostics.")
+              "train.log_every", "train.sample_every", "train.val_every", "train.logger", "diagnostics.")
 # the length of a run follows train.steps when it is given
 FOLLOWS_STEPS = ("train.epochs", "train.decay_epochs")
 PATH_KEYS = ("data.root", "data.root_b", "data.val")

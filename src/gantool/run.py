@@ -9,6 +9,7 @@ from gantool.config import Config, resolve_epochs, save_config, set_values
 from gantool.errors import GantoolError
 from gantool.recipes import RECIPES
 from gantool.resume import ResumePlan, plan_resume, record_changes
+from gantool.tensorboard_log import check_available as check_logger
 from gantool.trainer import Trainer, TrainResult
 from gantool.training.device import resolve_device, seed_everything
 from gantool.warmstart import WarmStart, init_config, load_initial_weights
@@ -54,6 +55,7 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | Resum
         run_dir = free_run_dir(out or Path("runs") / cfg.name)  # created once everything is built
         if steps is not None:
             cfg = set_values(cfg, {"train.steps": steps})
+    check_logger(cfg.train.logger)  # before anything is written
     start = None
     if init_from is not None:
         if resume is not None:

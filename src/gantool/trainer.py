@@ -31,6 +31,7 @@ from gantool.distributed import SINGLE_PROCESS, Distributed
 from gantool.errors import GantoolError
 from gantool.losses import OBJECTIVES
 from gantool.recipes.base import Recipe
+from gantool.tensorboard_log import open_board
 from gantool.training.device import Placement, autocast_dtype, has_fast_bf16, resolve_device, seed_everything
 from gantool.training.ema import EMA
 from gantool.training.optimizers import PhaseOptimizer, build_optimizer, lr_factor
@@ -218,7 +219,8 @@ class Trainer:
 
         tc = self.tc
         main = self.dist.is_main
-        log = MetricsLog(self.run_dir, self.monitor, self.recipe.selection_metric, self.quiet)
+        log = MetricsLog(self.run_dir, self.monitor, self.recipe.selection_metric, self.quiet,
+                         board=open_board(self.cfg, self.run_dir, self.step, enabled=main))
         if main:
             log.resume_at(self.step)
             remove_stale_writes(self.run_dir)
@@ -270,6 +272,7 @@ class Trainer:
                     self.save()
         self.elapsed = start_elapsed + time.perf_counter() - start_time
         checkpoint = self.save()
+        log.board.close()
         bar.close()
         log.bar = None
         return TrainResult(self.run_dir, checkpoint, self.step, interrupted, self.elapsed, last_metrics)

@@ -41,7 +41,7 @@ def translation_recipes() -> tuple[str, ...]:
 @dataclass
 class Translator:
     # the network: a torch module, or an exported file's runtime (interop.onnx_format.OnnxNetwork);
-    # everything else here (padding, tiling, precision) is the same for both
+    # everything else here (padding, tiling, precision, files) is the same for both
     generator: nn.Module | Callable[[Tensor], Tensor]
     in_channels: int
     out_channels: int
@@ -52,9 +52,14 @@ class Translator:
     overlap: int = 64
     amp_dtype: torch.dtype | None = None  # autocast to bf16/fp16 (see training.device.autocast_dtype); None: fp32
     channels_last: bool = False
-    # outputs depend on the other images of a batch (batch-norm statistics of the batch) or on a
-    # random stream (test-time dropout): translate one image per batch
-    one_per_batch: bool = False
+
+    @property
+    def one_per_batch(self) -> bool:
+        """Whether outputs depend on the other images of a batch (batch-norm statistics of the
+        batch) or on a random stream (test-time dropout): then translate one image per batch."""
+        if isinstance(self.generator, nn.Module):
+            return self.generator.training or any(m.training for m in self.generator.modules())
+        return bool(getattr(self.generator, "one_per_batch", False))
 
     def _forward(self, images: Tensor) -> Tensor:
         """The generator's fp32 output for `images`, under the chosen precision and memory layout."""
@@ -121,11 +126,25 @@ def _blend_window(tile: int, overlap: int, device: torch.device) -> Tensor:
     return (ramp[:, None] * ramp[None, :])[None, None]
 
 
-def translation_generator(path: str | Path, direction: str = "a2b", bn_stats: str = "auto", dropout: bool = False,
-                          use_ema: bool = True) -> tuple[Config, nn.Module, str]:
-    """The generator of `direction` ("a2b": G, "b2a": F of a CycleGAN; a pix2pix model has only
-    its training direction, "a2b") in eval mode with pix2pix's test-time choices applied:
-    (config, generator on the CPU, the batch-norm statistics it uses: "running" or "batch")."""
+def load_translator(path: str | Path, device: str | torch.device = "cpu", dropout: bool = False,
+                    bn_stats: str = "auto", tile: int = 1024, direction: str | None = None,
+                    precision: str = "fp32", channels_last: bool = False, use_ema: bool = True) -> Translator:
+    """A translator for the generator of `direction` ("a2b", the default: G; "b2a": F of a CycleGAN;
+    a pix2pix model has only its training direction, "a2b"). `precision` bf16/fp16 runs the network
+    under autocast (outputs differ from fp32 by about 1/256 of the range: invisible in 8-bit images).
+    A `.onnx` file from `gantool export --format onnx` runs with ONNX Runtime through the same
+    padding and tiling; the export fixed its test-time choices, so only `direction` and `bn_stats`
+    equal to them (or left at their defaults) are accepted."""
+    if Path(path).suffix.lower() == ".onnx":
+        from gantool.interop.onnx_format import load_onnx_translator
+
+        return load_onnx_translator(path, device, dropout=dropout, bn_stats=bn_stats, tile=tile, direction=direction,
+                                    precision=precision, channels_last=channels_last)
+    from gantool.training.device import autocast_dtype
+
+    direction = direction or "a2b"
+
+    amp_dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
     if bn_stats not in ("auto", "running", "batch"):
         raise GantoolError(f"unknown --bn-stats {bn_stats!r}; valid: auto, running, batch")
     if direction not in DIRECTIONS:
@@ -147,7 +166,7 @@ def translation_generator(path: str | Path, direction: str = "a2b", bn_stats: st
             f"{path} holds one direction only ({', '.join(k for k in keys if keys[k] in generators)}: a single "
             f"published generator); it cannot translate {direction}. Import the reference's G_A and G_B together "
             "for both directions")
-    generator = generators[keys[direction]].eval()
+    generator = generators[keys[direction]].to(device).eval()
     if bn_stats == "auto":
         bn_stats = "batch" if per_image_statistics(cfg.data.batch_size) else "running"
     if bn_stats == "batch":
@@ -155,33 +174,11 @@ def translation_generator(path: str | Path, direction: str = "a2b", bn_stats: st
     for module in generator.modules():
         if isinstance(module, nn.Dropout) and dropout:
             module.train()
-    return cfg, generator, bn_stats
-
-
-def load_translator(path: str | Path, device: str | torch.device = "cpu", dropout: bool = False,
-                    bn_stats: str = "auto", tile: int = 1024, direction: str | None = None,
-                    precision: str = "fp32", channels_last: bool = False) -> Translator:
-    """A translator for the generator of `direction` (default a2b; see `translation_generator`).
-    `precision` bf16/fp16 runs the network under autocast (outputs differ from fp32 by about 1/256
-    of the range: invisible in 8-bit images). A `.onnx` file from `gantool export --format onnx`
-    runs with ONNX Runtime through the same padding and tiling; its test-time choices were made
-    at export, so only `direction`/`bn_stats` equal to them (or left out) are accepted."""
-    if Path(path).suffix.lower() == ".onnx":
-        from gantool.interop.onnx_format import load_onnx_translator
-
-        return load_onnx_translator(path, device, dropout=dropout, bn_stats=bn_stats, tile=tile, direction=direction,
-                                    precision=precision, channels_last=channels_last)
-    from gantool.training.device import autocast_dtype
-
-    amp_dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
-    cfg, generator, _ = translation_generator(path, direction or "a2b", bn_stats, dropout)
-    generator = generator.to(device)
     if channels_last:
         generator = generator.to(memory_format=torch.channels_last)
     in_ch, out_ch = generator.in_channels, generator.out_channels
     return Translator(generator, in_ch, out_ch, generator.size_multiple, torch.device(device), cfg, tile=tile,
-                      amp_dtype=amp_dtype, channels_last=channels_last,
-                      one_per_batch=any(m.training for m in generator.modules()))
+                      amp_dtype=amp_dtype, channels_last=channels_last)
 
 
 def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:

@@ -30,14 +30,17 @@ def save_png(image_hwc: Tensor, path: Path) -> None:
     atomic_write(Path(path), lambda f: f.write(data), size_hint=len(data))
 
 
-def save_image_grid(images: Tensor, path: Path, per_row: int, padding: int = 2) -> None:
-    """Write images in [-1, 1] as one PNG grid with `per_row` images per row."""
+def image_grid(images: Tensor, per_row: int, padding: int = 2) -> Tensor:
+    """Images in [-1, 1] (B, C, H, W) as one (C, H', W') grid with `per_row` images per row."""
     from torchvision.utils import make_grid  # on use: importing torchvision takes 1.4 s
 
     grid = make_grid(images.detach().float().cpu(), nrow=per_row, padding=padding, pad_value=1.0)
-    if images.shape[1] == 1:
-        grid = grid[:1]
-    save_png(to_uint8(grid.unsqueeze(0))[0], path)
+    return grid[:1] if images.shape[1] == 1 else grid
+
+
+def save_image_grid(images: Tensor, path: Path, per_row: int, padding: int = 2) -> None:
+    """Write images in [-1, 1] as one PNG grid with `per_row` images per row."""
+    save_png(to_uint8(image_grid(images, per_row, padding).unsqueeze(0))[0], path)
 
 
 def require_writable_folder(folder: Path, option: str) -> None:

@@ -134,18 +134,21 @@ def prepare(checkpoint: str | Path, direction: str | None = None, bn_stats: str 
     translation model's `direction` (default a2b) with `bn_stats` as `gantool translate` resolves
     it; a sampling model's generator. The description holds gantool's config and metadata."""
     from gantool.checkpoint import load_generator_state
+    from gantool.networks.layers import per_image_statistics
     from gantool.recipes import RECIPES
-    from gantool.translate import translation_generator
+    from gantool.translate import load_translator
 
     state = load_generator_state(checkpoint, use_ema)
     recipe = state["recipe"]
     common = {"format": "gantool-deploy", "gantool_version": __version__, "recipe": recipe,
-              "ema": bool(use_ema), "config": state["config"], "meta": state["meta"]}
+              "config": state["config"], "meta": state["meta"]}
     if RECIPES.get(recipe).translation_generators:
         chosen = direction or "a2b"
-        cfg, generator, resolved = translation_generator(checkpoint, chosen, bn_stats, dropout=False,
-                                                         use_ema=use_ema)
-        return translation_deployable(generator, resolved, {**common, "direction": chosen})
+        translator = load_translator(checkpoint, "cpu", dropout=False, bn_stats=bn_stats, direction=chosen,
+                                     use_ema=use_ema)
+        if bn_stats == "auto":  # as translate resolves it
+            bn_stats = "batch" if per_image_statistics(translator.config.data.batch_size) else "running"
+        return translation_deployable(translator.generator, bn_stats, {**common, "direction": chosen})
     if direction is not None:
         raise GantoolError(f"--direction is for translation models; {checkpoint} holds a {recipe!r} model")
     from gantool.inference import load_generators

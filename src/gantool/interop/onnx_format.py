@@ -138,6 +138,8 @@ class OnnxNetwork:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise GantoolError(f"{path} is not a readable ONNX model: {first[:200]}") from None
         self.info = read_info(self.session, path)
+        # batch norm from each batch's statistics: one image per call gives per-image results
+        self.one_per_batch = self.info.get("bn_stats") == "batch"
         self.input_names = [arg.name for arg in self.session.get_inputs()]
 
     def __call__(self, *inputs: Tensor) -> Tensor:
@@ -173,4 +175,4 @@ def load_onnx_translator(path: str | Path, device: str | torch.device = "cpu", d
         raise GantoolError(f"{path} was exported with --bn-stats {exported}; re-export with --bn-stats {bn_stats} "
                            "for the other choice")
     return Translator(network, int(info["in_channels"]), int(info["out_channels"]), int(info["size_multiple"]),
-                      network.device, Config.from_dict(info["config"]), tile=tile, one_per_batch=exported == "batch")
+                      network.device, Config.from_dict(info["config"]), tile=tile)

@@ -13,6 +13,7 @@ from torch import Tensor
 from gantool.checkpoint import link_or_copy, save_checkpoint
 from gantool.diagnostics import TrainingMonitor
 from gantool.errors import GantoolError
+from gantool.tensorboard_log import NULL_BOARD, NullBoard
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -34,10 +35,13 @@ def drop_metrics_after(path: Path, step: int) -> list[dict[str, Any]]:
 
 class MetricsLog:
     """metrics.jsonl of a run; every record also goes to the diagnostics monitor, whose warnings
-    go to the same file and, unless quiet, to the progress bar."""
+    go to the same file and, unless quiet, to the progress bar, and everything written here (and
+    each sample grid) to `board`, the TensorBoard mirror of `train.logger: tensorboard`."""
 
-    def __init__(self, run_dir: Path, monitor: TrainingMonitor, selection_metric: str | None, quiet: bool) -> None:
+    def __init__(self, run_dir: Path, monitor: TrainingMonitor, selection_metric: str | None, quiet: bool,
+                 board: NullBoard = NULL_BOARD) -> None:
         self.run_dir, self.monitor, self.selection_metric, self.quiet = run_dir, monitor, selection_metric, quiet
+        self.board = board
         self.bar: Any = None
 
     @property
@@ -51,11 +55,14 @@ class MetricsLog:
     def append(self, record: dict[str, Any]) -> None:
         """A record that the monitor does not judge (best.pt, divergence)."""
         append_jsonl(self.path, record)
+        self.board.record(record)
 
     def record(self, record: dict[str, Any]) -> None:
         append_jsonl(self.path, record)
+        self.board.record(record)
         for warning in self.monitor.observe(record, self.selection_metric):
             append_jsonl(self.path, warning)
+            self.board.record(warning)
             if self.bar is not None and not self.quiet:
                 self.bar.write(f"warning at step {warning['step']} ({warning['warning']}): {warning['message']}. "
                                f"Try: {warning['remedy']}.")

@@ -49,6 +49,8 @@ class Snapshots:
         images = images.float()
         path = run_dir / "samples" / f"step_{step:07d}.png"
         save_image_grid(images, path, per_row)
+        if log is not None:
+            log.board.images(step, images, per_row)
         groups = self.recipe.diversity_groups(images, self.fixed_inputs) if log is not None else []
         groups = [(fake, real) for fake, real in groups if len(fake) > 1 and len(real) > 1]
         if groups:
