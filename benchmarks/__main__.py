@@ -4,9 +4,12 @@ optimised path, side by side, with the reference implementation's figures where 
     python -m benchmarks                                  # everything (about 10 minutes on 2 CPU cores)
     python -m benchmarks --workloads pix2pix256,cgan --out results.json
     python -m benchmarks --device cuda --batch-sizes 1,8  # on a GPU
+    python -m benchmarks --workloads cyclegan256,pix2pix256 --no-train --modes torch,onnxruntime
 
 Each measurement runs in its own process (so peak RSS belongs to it alone), with medians over
-`iters` iterations after `warmup`. Results go to a JSON file and a table.
+`iters` iterations after `warmup`. Results are merged into a JSON file (a new measurement
+replaces the old one of the same workload, mode, measure, batch and device; the others stay) and
+printed as tables.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from pathlib import Path
 
 from benchmarks.workloads import REFERENCE, WORKLOADS
 
-MODES = ("baseline", "optimised")
+MODES = ("baseline", "optimised")  # training and translate
+ENGINES = ("torch", "onnxruntime")  # translate only: gantool translate's fp32 path on a checkpoint, on an .onnx
 TRANSLATE_SIZES = ("256x256", "512x1024")  # H x W
 
 
@@ -59,10 +63,46 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def engines_table(results: list[dict]) -> str:
+    """Translate with the torch checkpoint path against ONNX Runtime, measured in the same run."""
+    rows = ["| workload | measure | torch fp32 (translate CKPT) | ONNX Runtime (translate model.onnx) | ORT / torch "
+            "| peak RSS torch / ORT |", "|---" * 6 + "|"]
+    keyed = {(r["workload"], r["what"], r.get("batch_size"), r["mode"]): r for r in results if "error" not in r}
+    for (workload, what, batch, mode), torch_row in keyed.items():
+        ort_row = keyed.get((workload, what, batch, "onnxruntime"))
+        if mode != "torch" or ort_row is None:
+            continue
+        rows.append(f"| {workload} | {what} | {torch_row['images_per_s']:.2f} img/s | {ort_row['images_per_s']:.2f} img/s "
+                    f"| {ort_row['images_per_s'] / torch_row['images_per_s']:.2f}x | {torch_row['peak_rss_gb']:.2f} / "
+                    f"{ort_row['peak_rss_gb']:.2f} GB |")
+    return "\n".join(rows)
+
+
+def merge(path: Path, report: dict) -> dict:
+    """`report` merged into the results already in `path`: same measurement replaced, others kept."""
+    if not path.is_file():
+        return report
+    old = json.loads(path.read_text())
+
+    def key(r: dict) -> tuple:
+        return r["workload"], r["mode"], r["what"], r.get("batch_size"), r.get("device", "cpu")
+
+    new_keys = {key(r) for r in report["results"]}
+    kept = [r for r in old.get("results", []) if key(r) not in new_keys]
+    # the first run's duration stays under "seconds"; each merged run adds what it measured
+    runs = old.get("merged_runs", []) + [{"seconds": report["seconds"], "argv": report.get("argv"),
+                                          "measured": len(report["results"])}]
+    return {**old, "machine": report["machine"], "results": kept + report["results"], "merged_runs": runs}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="Comma-separated: " + ", ".join(WORKLOADS))
     parser.add_argument("--no-translate", action="store_true", help="Only training steps.")
+    parser.add_argument("--no-train", action="store_true", help="Only translate.")
+    parser.add_argument("--modes", default=",".join(MODES + ENGINES),
+                        help="Comma-separated: baseline, optimised (training and translate), torch, onnxruntime "
+                             "(translate: gantool translate's fp32 path on a checkpoint and on an ONNX export).")
     parser.add_argument("--iters", type=int, help="Timed iterations [default: per workload, 10-40].")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-sizes", help="Training batch sizes, e.g. 1,8 [default: per workload].")
@@ -74,23 +114,27 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; valid: {', '.join(WORKLOADS)}")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if any(m not in MODES + ENGINES for m in modes):
+        parser.error(f"unknown mode in {args.modes!r}; valid: {', '.join(MODES + ENGINES)}")
     results = []
     start = time.time()
     for name in names:
         workload = WORKLOADS[name]
         batches = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else [workload.batch_size]
-        plan = [("train", b, args.iters or workload.iters) for b in batches]
+        plan = [] if args.no_train else [("train", b, args.iters or workload.iters) for b in batches]
         if workload.translate and not args.no_translate:
             plan += [(f"translate:{size}", 1, 10) for size in TRANSLATE_SIZES]
         for what, batch, iters in plan:
-            for mode in MODES:
+            for mode in [m for m in modes if what != "train" or m in MODES]:
                 result = run_one(name, mode, what, iters, args.warmup, batch, args.device, args.compile)
                 results.append(result)
                 shown = result.get("error") or f"{result['images_per_s']:.2f} img/s, {result['peak_rss_gb']:.2f} GB"
                 print(f"{name:12} {what:22} batch {batch:<3} {mode:9} {shown}", flush=True)
     report = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                           "python": platform.python_version()},
-              "seconds": time.time() - start, "results": results, "reference": REFERENCE}
+              "seconds": time.time() - start, "argv": sys.argv[1:] if argv is None else argv, "results": results,
+              "reference": REFERENCE}
     try:
         import torch
 
@@ -101,9 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         pass
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    args.out.write_text(json.dumps(merge(args.out, report), indent=2))
     print()
     print(table(results))
+    print()
+    print(engines_table(results))
     print(f"\nresults: {args.out}")
 
 

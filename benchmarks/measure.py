@@ -44,7 +44,7 @@ def sync(device: torch.device) -> None:
 def measure_training(name: str, mode: str, iters: int, warmup: int, batch_size: int, device: str,
                      compile_networks: bool) -> dict:
     from gantool.config import apply_overrides, default_config
-    from gantool.recipes import RECIPES  # (also registers the recipes' configs)
+    from gantool.recipes import RECIPES
     from gantool.trainer import Trainer, resolve_device, seed_everything
 
     workload = WORKLOADS[name]
@@ -77,40 +77,79 @@ def measure_training(name: str, mode: str, iters: int, warmup: int, batch_size: 
             "spread_s": [min(times), max(times)], "device": str(dev), **peak_memory_gb(dev)}
 
 
-def measure_translate(name: str, mode: str, iters: int, warmup: int, device: str, height: int, width: int,
-                      batch_size: int) -> dict:
-    """Images per second of `Translator` (the network part of `gantool translate`) at H x W."""
+def translate_generator(name: str):
+    """The workload's generator at its real size, with the same random weights in every process."""
     import gantool.recipes  # noqa: F401  (registers the recipes' configs)
     from gantool.config import apply_overrides, default_config
     from gantool.networks import GENERATORS
+
+    workload = WORKLOADS[name]
+    cfg = apply_overrides(default_config(workload.recipe), workload.overrides)
+    m = cfg.model
+    kwargs = {"norm": m.norm, "dropout": m.dropout} if workload.recipe == "pix2pix" else {}
+    torch.manual_seed(0)
+    return cfg, GENERATORS.get(m.generator)(in_channels=3, out_channels=3, ngf=m.ngf, **kwargs).eval()
+
+
+def export_onnx(name: str, path: str) -> None:
+    """The workload's generator as an ONNX file (run in a child process: the export's memory is
+    not the runtime's)."""
+    from gantool.interop.deploy import translation_deployable
+    from gantool.interop.onnx_format import write_onnx
+
+    _, generator = translate_generator(name)
+    write_onnx(translation_deployable(generator, "running"), path)
+
+
+def measure_translate(name: str, mode: str, iters: int, warmup: int, device: str, height: int, width: int,
+                      batch_size: int) -> dict:
+    """Images per second of `Translator` (the network part of `gantool translate`) at H x W.
+
+    Modes: baseline (the bare generator under no_grad), optimised (bf16 where fast, inference
+    mode), torch (`gantool translate`'s default: fp32 Translator), onnxruntime (the same
+    Translator running the generator exported to ONNX: `translate --checkpoint model.onnx`)."""
+    import os
+    import subprocess
+    import tempfile
+
     from gantool.trainer import autocast_dtype, resolve_device
     from gantool.translate import Translator
 
     workload = WORKLOADS[name]
     dev = resolve_device(device)
-    cfg = apply_overrides(default_config(workload.recipe), workload.overrides)
-    m = cfg.model
-    kwargs = {"norm": m.norm, "dropout": m.dropout} if workload.recipe == "pix2pix" else {}
-    torch.manual_seed(0)
-    generator = GENERATORS.get(m.generator)(in_channels=3, out_channels=3, ngf=m.ngf, **kwargs).to(dev).eval()
+    cfg, generator = translate_generator(name)
+    generator = generator.to(dev)
     optimised = mode == "optimised"
-    overrides = mode_overrides(mode, workload, dev)
+    overrides = mode_overrides("baseline" if mode in ("torch", "onnxruntime") else mode, workload, dev)
     precision = next(o.split("=")[1] for o in overrides if o.startswith("train.precision="))
-    if optimised and workload.channels_last:
-        generator = generator.to(memory_format=torch.channels_last)
-    translator = Translator(generator, 3, 3, generator.size_multiple, dev, cfg,
-                            amp_dtype=autocast_dtype(precision, dev),
-                            channels_last=optimised and workload.channels_last)
+    if mode == "onnxruntime":
+        from gantool.interop.onnx_format import OnnxNetwork
+
+        folder = tempfile.mkdtemp(prefix="gantool-bench-")
+        path = os.path.join(folder, f"{name}.onnx")
+        subprocess.run([sys.executable, "-m", "benchmarks.measure", "--workload", name, "--export-onnx", path],
+                       check=True)
+        del generator  # the process holds what `translate --checkpoint model.onnx` holds: no torch weights
+        network = OnnxNetwork(path, dev)
+        translator = Translator(network, 3, 3, network.info["size_multiple"], network.device, cfg)
+        os.unlink(path)
+        os.rmdir(folder)
+    else:
+        if optimised and workload.channels_last:
+            generator = generator.to(memory_format=torch.channels_last)
+        translator = Translator(generator, 3, 3, generator.size_multiple, dev, cfg,
+                                amp_dtype=autocast_dtype(precision, dev),
+                                channels_last=optimised and workload.channels_last)
     images = torch.rand(batch_size, 3, height, width) * 2 - 1
     times = []
     for i in range(warmup + iters):
         sync(dev)
         start = time.perf_counter()
-        if optimised:
-            translator(images)
-        else:  # the plain path: fp32, autograd bookkeeping off but not inference mode
+        if mode == "baseline":  # the plain path: fp32, autograd bookkeeping off but not inference mode
             with torch.no_grad():
                 generator(images.to(dev))
+        else:
+            translator(images)
         sync(dev)
         if i >= warmup:
             times.append(time.perf_counter() - start)
@@ -123,14 +162,20 @@ def measure_translate(name: str, mode: str, iters: int, warmup: int, device: str
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workload", choices=sorted(WORKLOADS), required=True)
-    parser.add_argument("--mode", choices=["baseline", "optimised"], required=True)
+    parser.add_argument("--mode", choices=["baseline", "optimised", "torch", "onnxruntime"])
     parser.add_argument("--what", default="train", help="train, or translate:HxW")
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--export-onnx", metavar="PATH", help="Only write the workload's generator as ONNX to PATH.")
     args = parser.parse_args(argv)
+    if args.export_onnx:
+        export_onnx(args.workload, args.export_onnx)
+        return
+    if args.mode is None:
+        parser.error("--mode is required")
     if args.what == "train":
         result = measure_training(args.workload, args.mode, args.iters, args.warmup, args.batch_size, args.device,
                                   args.compile)

@@ -20,3 +20,23 @@ def test_translate_measurement():
     result = measure_translate("pix2pix256", "optimised", iters=1, warmup=0, device="cpu", height=256, width=256,
                                batch_size=1)
     assert result["what"] == "translate 256x256" and result["images_per_s"] > 0
+
+
+def test_results_are_merged_and_engines_compared(tmp_path):
+    import json
+
+    from benchmarks.__main__ import engines_table, merge
+
+    def row(mode, what, img_s):
+        return {"workload": "pix2pix256", "mode": mode, "what": what, "batch_size": 1, "device": "cpu",
+                "images_per_s": img_s, "peak_rss_gb": 1.0}
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"machine": {}, "seconds": 700, "results": [row("baseline", "train", 1.0),
+                                                                          row("torch", "translate 256x256", 2.0)]}))
+    new = [row("torch", "translate 256x256", 3.0), row("onnxruntime", "translate 256x256", 6.0)]
+    merged = merge(path, {"machine": {"cpu": "x"}, "seconds": 60, "argv": ["--no-train"], "results": new})
+    assert [(r["mode"], r["images_per_s"]) for r in merged["results"]] == [("baseline", 1.0), ("torch", 3.0),
+                                                                          ("onnxruntime", 6.0)]
+    assert merged["seconds"] == 700 and merged["merged_runs"][0]["argv"] == ["--no-train"]
+    assert "| pix2pix256 | translate 256x256 | 3.00 img/s | 6.00 img/s | 2.00x |" in engines_table(new)

@@ -148,7 +148,8 @@ def common_train_options(func: Callable) -> Callable:
         click.option("--nproc", type=click.IntRange(min=1),
                      help="Train with N processes on this machine (one per GPU, or N CPU processes): re-runs "
                           "this command under `torchrun --standalone --nproc_per_node N`. --batch-size is the "
-                          "global batch, split evenly over the processes."),
+                          "global batch, split evenly over the processes. --nproc 1: one process in a process group "
+                          "(NCCL on a GPU), which checks the distributed path on one GPU."),
         click.option("--quiet", is_flag=True, help="No progress bar (for logs)."),
         click.option("--dry-run", is_flag=True,
                      help="Validate the options, print the resolved config (with --resume: the config the run "
@@ -228,11 +229,12 @@ def torchrun_command(argv: list[str], nproc: int) -> list[str]:
 
 
 def relaunch_under_torchrun(nproc: int | None) -> None:
-    """With --nproc N > 1 (and not already under torchrun), replace this process by torchrun."""
+    """With --nproc N (and not already under torchrun), replace this process by torchrun; N = 1 too,
+    which runs one process in a process group (NCCL on a GPU) rather than plain single-process."""
     import os
     import sys
 
-    if nproc is None or nproc == 1 or "WORLD_SIZE" in os.environ:
+    if nproc is None or "WORLD_SIZE" in os.environ:
         return
     command = torchrun_command(sys.argv[1:], nproc)
     click.echo(f"running: {' '.join(command)}", err=True)

@@ -27,10 +27,13 @@ class Distributed:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    # started by a launcher (torchrun sets MASTER_ADDR): even one process joins a process group,
+    # so `--nproc 1` on one GPU exercises NCCL and DDP as a multi-GPU run would
+    launched: bool = False
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.launched
 
     @property
     def is_main(self) -> bool:
@@ -50,7 +53,8 @@ def from_environment() -> Distributed:
         raise GantoolError("RANK, WORLD_SIZE and LOCAL_RANK must be integers (as torchrun sets them)") from None
     if not 0 <= rank < max(world_size, 1):
         raise GantoolError(f"RANK={rank} is outside WORLD_SIZE={world_size}")
-    return Distributed(rank, world_size, local_rank)
+    launched = "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
+    return Distributed(rank, world_size, local_rank, launched)
 
 
 def check_global_batch(batch_size: int, world_size: int) -> None:
