@@ -217,6 +217,8 @@ def test_export_and_onnx_translate_errors(tmp_path):
         load_translator(exported, dropout=True)
     with pytest.raises(GantoolError, match="fp32"):
         load_translator(exported, precision="bf16")
+    result = invoke("export", exported, "--out", tmp_path / "again")
+    assert "is an ONNX export, which only gantool translate runs" in result.output
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
     with pytest.raises(GantoolError, match="not a readable ONNX model"):
         load_translator(tmp_path / "bad.onnx")

@@ -137,6 +137,9 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
 def load_checkpoint(path: str | Path, map_location: Any = "cpu", recipe: str | None = None) -> dict[str, Any]:
     """Load and check a checkpoint; never unpickles arbitrary objects."""
     path = resolve_checkpoint_path(path)
+    if path.suffix.lower() == ".onnx":
+        raise GantoolError(f"{path} is an ONNX export, which only gantool translate runs; give the gantool checkpoint "
+                           "it was exported from")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated zip, pickle with code, random bytes: all the same to a user
