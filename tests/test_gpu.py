@@ -44,6 +44,27 @@ def test_the_gpu_check_plan_covers_the_issue():
         assert needed in plan, needed
 
 
+def test_the_gpu_check_fails_loudly_on_nan_and_on_errors(tmp_path, monkeypatch, capsys):
+    import json
+
+    from benchmarks import gpu_check
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    records = [{"step": 10, "loss_d": 0.7, "loss_g": 1.0}, {"step": 20, "loss_d": float("nan"), "loss_g": 1.0}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert "non-finite loss_d at step 20" in gpu_check.run_problems(run, 20)
+    (run / "metrics.jsonl").write_text(json.dumps(records[0]) + "\n")
+    assert "end at step 10, not 30" in gpu_check.run_problems(run, 30)
+    failing = gpu_check.Step("a command that fails", ["gantool_cli", "translate", str(tmp_path / "missing.png")])
+    monkeypatch.setattr(gpu_check, "make_data", lambda root: {})
+    monkeypatch.setattr(gpu_check, "plan", lambda work, data, settings: [failing])
+    assert gpu_check.main(["--rehearse-on-cpu", "--keep", str(tmp_path / "work")]) == 1
+    out, err = capsys.readouterr()
+    assert "FAIL a command that fails" in out and "FAILED: a command that fails: exit status" in err
+    assert "Error: no --checkpoint given" in err  # the command's own output comes with it
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
