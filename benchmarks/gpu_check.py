@@ -205,9 +205,10 @@ def plan(work: Path, data: dict[str, Path], settings: Settings = Settings()) -> 
                               "b2a", "--precision", low, "--device", device, "--out-dir", str(out / "cyclegan"),
                               "--quiet"), outputs_problems(out / "cyclegan")))
     grid = out / "digits.png"
+    sampled = runs / f"cgan-{settings.precisions[min(1, len(settings.precisions) - 1)]}"  # bf16 on a GPU
     steps.append(Step(f"generate cgan on {device}",
-                      gantool("generate", str(runs / f"cgan-{settings.precisions[min(1, len(settings.precisions) - 1)]}"),
-                              "--label", "all", "--n", "4", "--device", device, "--out", str(grid)),
+                      gantool("generate", str(sampled), "--label", "all", "--n", "4", "--device", device,
+                              "--out", str(grid)),
                       lambda _: None if grid.is_file() else f"no {grid}"))
     if _has_onnx():
         model = out / "pix2pix.onnx"
@@ -269,7 +270,7 @@ def table(outcomes: list[Outcome]) -> str:
 
     where = (f"GPU: {torch.cuda.get_device_name()} (torch {torch.__version__}, CUDA {torch.version.cuda})"
              if torch.cuda.is_available() else f"CPU rehearsal (torch {torch.__version__}): not GPU figures")
-    rows = [where, "", "| workload | batch | mode | s/iteration | images/s | peak CUDA memory |", "|---|---|---|---|---|---|"]
+    rows = [where, "", "| workload | batch | mode | s/iteration | images/s | peak CUDA memory |", "|---" * 6 + "|"]
     for outcome in outcomes:
         if not outcome.name.startswith("measure") or outcome.problem:
             continue

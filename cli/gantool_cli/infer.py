@@ -204,8 +204,9 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
         checkpoint = newest_checkpoint(translation_recipes())
         click.echo(f"using the newest translation checkpoint under runs/: {checkpoint}", err=True)
     onnx = checkpoint.suffix.lower() == ".onnx"  # ONNX Runtime picks its own device for auto
-    translator = load_translator(checkpoint, device if onnx else resolve_device(device), dropout=dropout, bn_stats=bn_stats, tile=tile,
-                                 direction=direction, precision=precision, channels_last=channels_last)
+    translator = load_translator(checkpoint, device if onnx else resolve_device(device), dropout=dropout,
+                                 bn_stats=bn_stats, tile=tile, direction=direction, precision=precision,
+                                 channels_last=channels_last)
     found = collect_inputs(inputs)
     plan = plan_outputs(found, out_dir, overwrite, skip_existing=skip_existing)
     kept = len(found) - len(plan)
