@@ -109,8 +109,9 @@ def translation_deployable(generator: nn.Module, bn_stats: str = "running", info
 def sampling_deployable(generator: nn.Module, info: dict[str, Any] | None = None) -> Deployable:
     """A generator that draws images from noise z (and a class label, when conditional)."""
     module = bake(generator)
-    torch.manual_seed(0)
-    example = tuple(t.cpu() for t in generator.example_inputs(2))
+    with torch.random.fork_rng(devices=[]):  # fixed example inputs, the caller's random stream untouched
+        torch.manual_seed(0)
+        example = tuple(t.cpu() for t in generator.example_inputs(2))
     names = ["z", "label"][: len(example)]
     z_dim = int(example[0].shape[1])
     inputs = {"z": f"float32 (batch, {z_dim}) standard normal noise"}
