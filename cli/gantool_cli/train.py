@@ -127,6 +127,53 @@ def cgan(ctx, data, data_root, image_size, channels, objective, d_steps, norm, c
     start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc)
 
 
+@train.command("gan")
+@config_option("--data", key="data.dataset", to_config=_cgan_data,
+               help="A folder of images (searched recursively: class subfolders pool their images; any sizes, "
+                    "resized and centre-cropped to --size), mnist (full MNIST), or digits (5,000 built-in MNIST "
+                    "digits).")
+@config_option("--data-root", key="data.root", type=click.Path(path_type=Path), to_config=str, shown=False,
+               help="For --data mnist: folder with the MNIST IDX files (.gz or not); downloaded there if absent.")
+@config_option("--size", key="data.image_size", type=click.IntRange(min=8), note="64 for a folder",
+               help="Image side in pixels: 4 to 7 times a power of two (28, 32, 48, 64, 96, 128, 256, ...).")
+@config_option("--channels", key="data.channels", type=click.Choice(["1", "3"]), to_config=_channels,
+               note="3 for a folder", help="1 (grayscale) or 3 (RGB).")
+@config_option("--generator", key="model.generator", type=click.Choice(["dcgan", "mlp"]),
+               help="dcgan (convolutional, scales with --size) or mlp (the GAN paper's MNIST generator).")
+@config_option("--discriminator", key="model.discriminator", type=click.Choice(["dcgan", "maxout"]),
+               help="dcgan (convolutional) or maxout (the GAN paper's MNIST discriminator, with dropout).")
+@config_option("--objective", key="loss.objective", type=click.Choice(OBJECTIVES), help=OBJECTIVES_HELP)
+@config_option("--d-steps", key="train.d_steps", type=click.IntRange(min=1),
+               help="Discriminator updates per generator update (k in the GAN paper).")
+@config_option("--norm", key="model.norm", type=click.Choice(["batch", "syncbatch"]),
+               help="dcgan generator batch norm; syncbatch takes statistics over all processes of a --nproc run.")
+@common_train_options
+@click.pass_context
+def gan(ctx, data, data_root, size, channels, generator, discriminator, objective, d_steps, norm, config_file, steps,
+        batch_size, workers, out, resume, init_from, device, precision, seed, strict, nproc, overrides, quiet,
+        dry_run) -> None:
+    """Unconditional GAN: G(z) learns to draw images like those of a folder (no labels).
+
+    \b
+    Examples:
+      gantool train gan --data faces/                      # any folder of images, 64 px RGB
+      gantool train gan --data textures/ --size 128 --steps 20000
+      gantool train gan --config configs/gan_mnist.yaml    # MNIST, Parzen above the paper's
+      gantool train gan --config configs/gan_paper_mnist.yaml   # the paper's own MLP/maxout model
+      gantool train gan --resume runs/gan --steps 8000     # continue, from the run folder alone
+    """
+    values = given_values(ctx)
+    if data is not None and data not in ("digits", "mnist"):
+        if not Path(data).is_dir():
+            raise click.BadParameter(f"{data!r} is not digits, mnist, or an existing folder", param_hint="--data")
+        if data_root is None:
+            values["data.root"] = str(data)
+        if config_file is None and resume is None and init_from is None:  # photos: RGB at 64 px unless told
+            values.setdefault("data.channels", 3)
+            values.setdefault("data.image_size", 64)
+    start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc)
+
+
 def _pix2pix_generator(size: int) -> str:
     return next((f"unet_{m}" for m in (256, 128, 64) if size % m == 0), "unet_256")
 

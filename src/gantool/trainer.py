@@ -302,12 +302,13 @@ class Trainer:
                 for k, v in batch.items()}
 
     def _set_lr(self) -> tuple[float, float]:
-        factor = lr_factor(self.step, self.tc.steps, self.cfg.optim.decay_steps(self.tc.steps))
+        oc, scheduled = self.cfg.optim, self.cfg.optim.scheduled(self.step)
+        factor = lr_factor(self.step, self.tc.steps, oc.decay_steps(self.tc.steps)) * oc.exponential_factor(self.step)
         lr_g, lr_d = self.cfg.optim.lr_g * factor, self.cfg.optim.lr_d * factor
         for group in self.opt_g.param_groups:
-            group["lr"] = lr_g
+            group.update(lr=lr_g, **scheduled)
         for group in self.opt_d.param_groups:
-            group["lr"] = lr_d
+            group.update(lr=lr_d, **scheduled)
         return lr_g, lr_d
 
     def train_step(self, want_norms: bool) -> dict[str, Tensor]:
