@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import chosen_names, merge_results
 from benchmarks.workloads import REFERENCE, WORKLOADS
 
 MODES = ("baseline", "optimised")
@@ -70,10 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks in the optimised mode.")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.workloads.split(",") if n.strip()]
-    unknown = [n for n in names if n not in WORKLOADS]
-    if unknown:
-        parser.error(f"unknown workload(s) {', '.join(unknown)}; valid: {', '.join(WORKLOADS)}")
+    names = chosen_names(parser, args.workloads, WORKLOADS, "--workloads")
     results = []
     start = time.time()
     for name in names:
@@ -100,8 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             report["machine"]["gpu"] = torch.cuda.get_device_name()
     except ImportError:
         pass
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    merge_results(args.out, report)  # other scripts' entries (e.g. mixture_of_gaussians) stay
     print()
     print(table(results))
     print(f"\nresults: {args.out}")
