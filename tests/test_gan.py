@@ -201,11 +201,15 @@ def test_generate_and_interpolate_take_a_gan_without_label(gan_run, tmp_path):
     assert result.exit_code == 0 and "2 rows of 5: linear" in result.output
 
 
-def test_resume_and_export_of_a_gan_run(gan_run, tmp_path):
+def test_resume_export_report_and_fine_tuning_of_a_gan_run(gan_run, tmp_path):
     result = invoke("train", "gan", "--resume", gan_run, "--steps", 6, "--quiet")
     assert result.exit_code == 0 and "trained 6 steps" in result.output
     assert invoke("export", gan_run, "--out", tmp_path / "exp").exit_code == 0
     assert invoke("generate", tmp_path / "exp", "--n", 4, "--out", tmp_path / "e.png").exit_code == 0
+    assert invoke("report", gan_run).exit_code == 0 and (gan_run / "report" / "report.html").is_file()
+    tuned = invoke("train", "gan", "--init-from", gan_run, "--out", tmp_path / "tuned", "--quiet", *TINY_ARGS)
+    assert tuned.exit_code == 0, tuned.output
+    assert load_checkpoint(tmp_path / "tuned" / "checkpoints" / "latest.pt")["meta"]["init_from"] == str(gan_run)
 
 
 def test_eval_scores_a_digit_gan_with_the_papers_parzen_protocol(gan_run, tmp_path, mnist_root):
