@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import chosen_names, merge_results
 from benchmarks.workloads import REFERENCE, WORKLOADS
 
 MODES = ("baseline", "optimised")  # training and translate
@@ -110,10 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks in the optimised mode.")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.workloads.split(",") if n.strip()]
-    unknown = [n for n in names if n not in WORKLOADS]
-    if unknown:
-        parser.error(f"unknown workload(s) {', '.join(unknown)}; valid: {', '.join(WORKLOADS)}")
+    names = chosen_names(parser, args.workloads, WORKLOADS, "--workloads")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if any(m not in MODES + ENGINES for m in modes):
         parser.error(f"unknown mode in {args.modes!r}; valid: {', '.join(MODES + ENGINES)}")
@@ -144,8 +142,9 @@ def main(argv: list[str] | None = None) -> None:
             report["machine"]["gpu"] = torch.cuda.get_device_name()
     except ImportError:
         pass
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(merge(args.out, report), indent=2))
+    # the same measurement replaced, other measurements and other scripts' entries (e.g.
+    # mixture_of_gaussians) kept
+    merge_results(args.out, merge(args.out, report))
     print()
     print(table(results))
     print()

@@ -30,6 +30,8 @@ TINY = ["train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2",
         "train.device=cpu", "train.samples_per_class=2"]
 RECIPE_OPTIONS = {
     "cgan": ["data.batch_size=8", "model.norm=syncbatch", "model.ngf=8", "model.ndf=8"],
+    "gan": ["data.batch_size=8", "model.norm=syncbatch", "model.ngf=8", "model.ndf=8", "data.image_size=32",
+            "data.channels=3"],
     "pix2pix": ["data.batch_size=4", "model.norm=syncbatch", "model.dropout=0", "model.ngf=4", "model.ndf=4",
                 "data.image_size=64", "model.generator=unet_64"],
     "cyclegan": ["data.batch_size=2", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",
@@ -78,11 +80,12 @@ def assert_same_losses(one: dict, two: dict, steps) -> None:
 
 
 def recipe_overrides(recipe: str, images: Path) -> list[str]:
-    data = {"pix2pix": [f"data.root={images / 'pairs'}"], "cyclegan": [f"data.root={images}"]}.get(recipe, [])
+    data = {"pix2pix": [f"data.root={images / 'pairs'}"], "cyclegan": [f"data.root={images}"],
+            "gan": [f"data.root={images / 'pairs'}", "data.dataset=folder"]}.get(recipe, [])
     return TINY + RECIPE_OPTIONS[recipe] + data
 
 
-@pytest.mark.parametrize("recipe", ["cgan", "pix2pix", "cyclegan"])
+@pytest.mark.parametrize("recipe", ["cgan", "gan", "pix2pix", "cyclegan"])
 def test_two_processes_match_one_with_the_same_global_batch(recipe, noise_images, tmp_path):
     overrides = recipe_overrides(recipe, noise_images)
     one = train(apply_overrides(default_config(recipe), overrides + ["train.steps=3"]), out=tmp_path / "one",

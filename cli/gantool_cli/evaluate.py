@@ -28,6 +28,8 @@ def evaluate() -> None:
     Examples:
       gantool eval runs/cgan --data ../shared/data/mnist          # digits: judge metrics, CAS, Parzen
       gantool eval runs/cgan --data ../shared/data/mnist --metrics accuracy,coverage --n 2000
+      gantool eval runs/gan_mnist --data ../shared/data/mnist     # gan digits: judge FID, Parzen, memorisation
+      gantool eval runs/gan --data faces/                         # gan images: Inception FID / KID
       gantool eval runs/facades --data facades/test               # pix2pix: L1 / PSNR / SSIM, FID, KID
       gantool eval runs/cgan --data ../shared/data/mnist --metrics inception --inception-weights pt_inception.pt
       gantool eval judge --data ../shared/data/mnist              # train the digit judge once (cached)
@@ -61,7 +63,8 @@ def judge(data_dir, epochs, force) -> None:
 @evaluate.command("checkpoint", hidden=True)
 @click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Real data: MNIST IDX folder (cgan), paired test images (pix2pix), testA/ + testB/ (cyclegan).")
+              help="Real data: MNIST IDX folder (cgan, 28x28 gan), a folder of images (other gan models), paired "
+                   "test images (pix2pix), testA/ + testB/ (cyclegan).")
 @click.option("--metrics", "metric_names", help="Comma-separated metrics [default: all that suit the recipe].")
 @click.option("--n", type=click.IntRange(min=20), default=10000, show_default=True,
               help="Generated samples (cgan: equally many per class).")

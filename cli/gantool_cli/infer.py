@@ -16,8 +16,8 @@ def _check_writable(path: Path, overwrite: bool) -> None:
 
 @click.command()
 @click.argument("checkpoint", type=CHECKPOINT)
-@click.option("--label", default="all", show_default=True,
-              help="Class to draw (name such as 7 or cat, or index), or 'all' for one row per class.")
+@click.option("--label", help="cgan: class to draw (name such as 7 or cat, or index), or 'all' for one row per "
+                             "class [default: all]. An unconditional (gan) model has no classes: leave it out.")
 @click.option("--n", "count", type=click.IntRange(min=1), default=16, show_default=True,
               help="Samples (with --label all: samples per class).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Grid PNG to write [default: samples.png].")
@@ -26,10 +26,12 @@ def _check_writable(path: Path, overwrite: bool) -> None:
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) -> None:
-    """Draw samples of a class from a class-conditional CHECKPOINT (a .pt file, run folder or export).
+    """Draw samples from a CHECKPOINT (a .pt file, run folder or export): of a class from a
+    class-conditional (cgan) model, or from an unconditional (gan) one.
 
     \b
     Examples:
+      gantool generate runs/gan --n 64 --out samples.png
       gantool generate runs/cgan --label 7 --n 16 --out sevens.png
       gantool generate runs/cgan --label all --n 10 --out grid.png
       gantool generate runs/cgan --label 3 --n 100 --out-dir threes/
@@ -43,31 +45,37 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
     if out is not None and out_dir is not None:
         raise click.UsageError("give --out (one grid) or --out-dir (one file per sample), not both")
     sampler = load_sampler(checkpoint, resolve_device(device))
-    if label == "all":
-        labels = torch.arange(sampler.num_classes).repeat_interleave(count)
-        per_row = count
+    if sampler.num_classes == 0:
+        if label is not None:
+            raise click.UsageError(f"{checkpoint} is an unconditional (gan) model: it has no classes, leave out --label")
+        names = [f"sample_{i:05d}.png" for i in range(count)]
+        per_row, draw = grid_rows(count), lambda: sampler.sample(count, seed=seed)
     else:
-        labels = torch.full((count,), sampler.label_index(label), dtype=torch.long)
-        per_row = grid_rows(count)
+        if label in (None, "all"):
+            labels = torch.arange(sampler.num_classes).repeat_interleave(count)
+            per_row = count
+        else:
+            labels = torch.full((count,), sampler.label_index(label), dtype=torch.long)
+            per_row = grid_rows(count)
+        names = [f"{sampler.class_names[int(c)]}_{i:05d}.png" for i, c in enumerate(labels)]
+        draw = lambda: sampler.sample(labels, seed=seed)  # noqa: E731
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        names = [f"{sampler.class_names[int(c)]}_{i:05d}.png" for i, c in enumerate(labels)]
         for name in names:
             _check_writable(out_dir / name, overwrite)
-        images = to_uint8(sampler.sample(labels, seed=seed))
-        for image, name in zip(images, names):
+        for image, name in zip(to_uint8(draw()), names):
             save_png(image, out_dir / name)
         click.echo(f"wrote {len(names)} images to {out_dir}")
         return
     out = out or Path("samples.png")
     _check_writable(out, overwrite)
-    save_image_grid(sampler.sample(labels, seed=seed), out, per_row)
-    click.echo(f"wrote {out} ({len(labels)} samples)")
+    save_image_grid(draw(), out, per_row)
+    click.echo(f"wrote {out} ({len(names)} samples)")
 
 
 @click.command()
 @click.argument("checkpoint", type=CHECKPOINT)
-@click.option("--label", required=True, help="Class to draw (name or index).")
+@click.option("--label", help="cgan: the class to draw (name or index; required). Leave it out for a gan model.")
 @click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True, help="Images along each walk.")
 @click.option("--pairs", type=click.IntRange(min=1), default=4, show_default=True, help="Walks between random code pairs.")
 @click.option("--mode", type=click.Choice(["both", "linear", "slerp"]), default="both", show_default=True,
@@ -77,9 +85,14 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwrite) -> None:
-    """Walk between latent codes of one class (Figure 3 of Goodfellow et al. 2014).
+    """Walk between latent codes (Figure 3 of Goodfellow et al. 2014), of one class for a cgan model.
 
-    Each row morphs one random code into another while the class stays fixed.
+    Each row morphs one random code into another (while the class stays fixed).
+
+    \b
+    Examples:
+      gantool interpolate runs/gan --mode linear --pairs 6 --out walks.png
+      gantool interpolate runs/cgan --label 3 --out threes.png
     """
     import torch
 
@@ -89,12 +102,18 @@ def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwr
 
     _check_writable(out, overwrite)
     sampler = load_sampler(checkpoint, resolve_device(device))
-    index = sampler.label_index(label)
+    if sampler.num_classes == 0 and label is not None:
+        raise click.UsageError(f"{checkpoint} is an unconditional (gan) model: it has no classes, leave out --label")
+    if sampler.num_classes > 0 and label is None:
+        raise click.UsageError("Missing option '--label': a class-conditional model walks within one class")
     ends = sampler.noise(2 * pairs, seed)
     modes = ["linear", "slerp"] if mode == "both" else [mode]
     codes = torch.cat([interpolation_codes(ends[2 * p], ends[2 * p + 1], steps, m) for p in range(pairs) for m in modes])
-    labels = torch.full((len(codes),), index, dtype=torch.long)
-    save_image_grid(sampler.sample(labels, z=codes), out, steps)
+    if sampler.num_classes == 0:
+        images = sampler.sample(z=codes)
+    else:
+        images = sampler.sample(torch.full((len(codes),), sampler.label_index(label), dtype=torch.long), z=codes)
+    save_image_grid(images, out, steps)
     click.echo(f"wrote {out} ({pairs * len(modes)} rows of {steps}: {', '.join(modes)})")
 
 

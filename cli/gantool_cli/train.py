@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -91,23 +91,48 @@ def _cgan_data(value: str) -> str:
     return value if value in ("digits", "mnist") else "folder"
 
 
+def digit_or_folder_options(data_help: str) -> Callable:
+    """--data (digits, mnist or a folder) and the options the noise-to-image recipes share."""
+    options = [
+        config_option("--data", key="data.dataset", to_config=_cgan_data, help=data_help),
+        config_option("--data-root", key="data.root", type=click.Path(path_type=Path), to_config=str, shown=False,
+                      help="For --data mnist: folder with the MNIST IDX files (.gz or not); downloaded there if "
+                           "absent."),
+        config_option("--objective", key="loss.objective", type=click.Choice(OBJECTIVES), help=OBJECTIVES_HELP),
+        config_option("--d-steps", key="train.d_steps", type=click.IntRange(min=1),
+                      help="Discriminator updates per generator update (k in the GAN paper)."),
+    ]
+
+    def apply(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+def folder_data(data: str | None, data_root: Path | None, values: dict[str, Any]) -> bool:
+    """Check --data and put a folder into data.root (unless --data-root says where); True for a folder."""
+    if data is None or data in ("digits", "mnist"):
+        return False
+    if not Path(data).is_dir():
+        raise click.BadParameter(f"{data!r} is not digits, mnist, or an existing folder", param_hint="--data")
+    if data_root is None:
+        values["data.root"] = str(data)
+    return True
+
+
 @train.command("cgan")
-@config_option("--data", key="data.dataset", to_config=_cgan_data,
-               help="digits (5,000 built-in MNIST digits), mnist (full MNIST), or a folder of class subfolders.")
-@config_option("--data-root", key="data.root", type=click.Path(path_type=Path), to_config=str, shown=False,
-               help="For --data mnist: folder with the MNIST IDX files (.gz or not); downloaded there if absent.")
+@digit_or_folder_options("digits (5,000 built-in MNIST digits), mnist (full MNIST), or a folder of class subfolders.")
 @config_option("--image-size", key="data.image_size", type=click.IntRange(min=8),
                help="Image side in pixels (28, 32, 56, 64, ...).")
 @config_option("--channels", key="data.channels", type=click.Choice(["1", "3"]), to_config=_channels,
                help="1 (grayscale) or 3 (RGB).")
-@config_option("--objective", key="loss.objective", type=click.Choice(OBJECTIVES), help=OBJECTIVES_HELP)
-@config_option("--d-steps", key="train.d_steps", type=click.IntRange(min=1),
-               help="Discriminator updates per generator update.")
 @config_option("--norm", key="model.norm", type=click.Choice(["batch", "syncbatch"]),
                help="Generator batch norm; syncbatch takes statistics over all processes of a --nproc / torchrun run.")
 @common_train_options
 @click.pass_context
-def cgan(ctx, data, data_root, image_size, channels, objective, d_steps, norm, config_file, steps, batch_size,
+def cgan(ctx, data, data_root, objective, d_steps, image_size, channels, norm, config_file, steps, batch_size,
          workers, out, resume, init_from, device, precision, seed, logger, strict, nproc, overrides, quiet, dry_run) -> None:
     """Class-conditional GAN: a generator that draws the class you ask for.
 
@@ -119,11 +144,43 @@ def cgan(ctx, data, data_root, image_size, channels, objective, d_steps, norm, c
       gantool train cgan --resume runs/cgan --steps 8000   # continue, from the run folder alone
     """
     values = given_values(ctx)
-    if data is not None and data not in ("digits", "mnist"):
-        if not Path(data).is_dir():
-            raise click.BadParameter(f"{data!r} is not digits, mnist, or an existing folder", param_hint="--data")
-        if data_root is None:
-            values["data.root"] = str(data)
+    folder_data(data, data_root, values)
+    start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc)
+
+
+@train.command("gan")
+@digit_or_folder_options("A folder of images (searched recursively: class subfolders pool their images; any "
+                         "sizes, resized and centre-cropped to --size), mnist (full MNIST), or digits (5,000 "
+                         "built-in MNIST digits).")
+@config_option("--size", key="data.image_size", type=click.IntRange(min=8), note="64 for a folder",
+               help="Image side in pixels: 4 to 7 times a power of two (28, 32, 48, 64, 96, 128, 256, ...).")
+@config_option("--channels", key="data.channels", type=click.Choice(["1", "3"]), to_config=_channels,
+               note="3 for a folder", help="1 (grayscale) or 3 (RGB).")
+@config_option("--generator", key="model.generator", type=click.Choice(["dcgan", "mlp"]),
+               help="dcgan (convolutional, scales with --size) or mlp (the GAN paper's MNIST generator).")
+@config_option("--discriminator", key="model.discriminator", type=click.Choice(["dcgan", "maxout"]),
+               help="dcgan (convolutional) or maxout (the GAN paper's MNIST discriminator, with dropout).")
+@config_option("--norm", key="model.norm", type=click.Choice(["batch", "syncbatch"]),
+               help="dcgan generator batch norm; syncbatch takes statistics over all processes of a --nproc run.")
+@common_train_options
+@click.pass_context
+def gan(ctx, data, data_root, objective, d_steps, size, channels, generator, discriminator, norm, config_file, steps,
+        batch_size, workers, out, resume, init_from, device, precision, seed, logger, strict, nproc, overrides, quiet,
+        dry_run) -> None:
+    """Unconditional GAN: G(z) learns to draw images like those of a folder (no labels).
+
+    \b
+    Examples:
+      gantool train gan --data faces/                      # any folder of images, 64 px RGB
+      gantool train gan --data textures/ --size 128 --steps 20000
+      gantool train gan --config configs/gan_mnist.yaml    # MNIST, Parzen above the paper's
+      gantool train gan --config configs/gan_paper_mnist.yaml   # the paper's own MLP/maxout model
+      gantool train gan --resume runs/gan --steps 8000     # continue, from the run folder alone
+    """
+    values = given_values(ctx)
+    if folder_data(data, data_root, values) and config_file is None and resume is None and init_from is None:
+        values.setdefault("data.channels", 3)  # photos: RGB at 64 px unless told otherwise
+        values.setdefault("data.image_size", 64)
     start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc)
 
 

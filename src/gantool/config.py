@@ -38,7 +38,7 @@ class DataConfig:
 
     # cgan: digits (5,000 real MNIST digits shipped with the `demo` extra), mnist (IDX files under
     # `root`, downloaded there if absent and `download` is true), folder (class subfolders of
-    # `root`). pix2pix: paired (A|B side-by-side images in `root`, or `root`/A + `root`/B).
+    # `root`). gan: the same three, a folder being any images below `root` (labels ignored). pix2pix: paired (A|B side-by-side images in `root`, or `root`/A + `root`/B).
     # cyclegan: unpaired (domain A images in `root` and domain B in `root_b`, or `root` alone
     # with trainA/ and trainB/).
     dataset: str = "digits"
@@ -57,6 +57,9 @@ class DataConfig:
     val: Optional[str] = None  # a validation folder in the training layout
     val_fraction: float = 0.0  # or hold out this share of the training pairs for validation
     strict: bool = False  # unreadable image files are an error instead of being skipped with a warning
+    # gan: train on the first N images only (0: all); the rest are held out for validation. The
+    # GAN paper trained on MNIST's first 50,000 and kept the last 10,000 to choose the Parzen sigma
+    max_images: int = 0
 
     def __post_init__(self) -> None:
         _check(self.image_size >= 8, "data.image_size", f"must be >= 8, got {self.image_size}")
@@ -66,6 +69,7 @@ class DataConfig:
         _check(self.load_size >= 0, "data.load_size", "must be >= 0")
         _check(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")
         _check(self.num_workers >= -1, "data.num_workers", "must be >= 0, or -1 for automatic")
+        _check(self.max_images >= 0, "data.max_images", "must be >= 0 (0: all images)")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,12 @@ class OptimConfig:
     # (when 0: over the last `lr_decay_fraction` of the run).
     lr_decay_steps: int = 0
     lr_decay_fraction: float = 0.0
+    # The GAN paper's pylearn2 schedule: the learning rate divided by this after every step
+    # (ExponentialDecay; 1 = off), and sgd momentum raised linearly from `momentum` to
+    # `momentum_final` between the steps of `momentum_ramp` (MomentumAdjustor; none = constant)
+    lr_decay_factor: float = 1.0
+    momentum_final: Optional[float] = None
+    momentum_ramp: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
         _check(self.lr_g > 0, "optim.lr_g", "must be > 0")
@@ -118,9 +128,27 @@ class OptimConfig:
         _check(0 <= self.momentum < 1, "optim.momentum", "must be in [0, 1)")
         _check(self.lr_decay_steps >= 0, "optim.lr_decay_steps", "must be >= 0")
         _check(0 <= self.lr_decay_fraction <= 1, "optim.lr_decay_fraction", "must be in [0, 1]")
+        _check(self.lr_decay_factor >= 1, "optim.lr_decay_factor", "must be >= 1 (1: no exponential decay)")
+        _check(self.momentum_final is None or 0 <= self.momentum_final < 1, "optim.momentum_final",
+               "must be in [0, 1), or null for a constant momentum")
+        _check(0 <= self.momentum_ramp[0] <= self.momentum_ramp[1], "optim.momentum_ramp",
+               "must be [start step, end step] with 0 <= start <= end")
 
     def decay_steps(self, total_steps: int) -> int:
         return self.lr_decay_steps or round(self.lr_decay_fraction * total_steps)
+
+    def exponential_factor(self, step: int) -> float:
+        """The share of the learning rate left by `lr_decay_factor` at `step`."""
+        return self.lr_decay_factor ** -step
+
+    def scheduled(self, step: int) -> dict[str, float]:
+        """Optimizer settings other than the learning rate that change during the run: sgd's
+        momentum on its ramp; none otherwise."""
+        if self.optimizer != "sgd" or self.momentum_final is None:
+            return {}
+        start, end = self.momentum_ramp
+        t = 1.0 if step >= end else 0.0 if step <= start else (step - start) / (end - start)
+        return {"momentum": self.momentum + t * (self.momentum_final - self.momentum)}
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,31 @@ class ConditionalSampler:
         return torch.cat(outputs) if outputs else torch.empty(0)
 
 
+class UnconditionalSampler:
+    """An unconditional generator (the `gan` recipe) loaded for sampling: no classes."""
+
+    class_names: list[str] = []
+    num_classes = 0
+
+    def __init__(self, generator: nn.Module, z_dim: int, config: Config, device: torch.device) -> None:
+        self.generator, self.z_dim, self.config, self.device = generator, z_dim, config, device
+
+    def noise(self, n: int, seed: int | None = None) -> Tensor:
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        return torch.randn(n, self.z_dim, generator=generator)
+
+    @torch.inference_mode()
+    def sample(self, n: int | None = None, z: Tensor | None = None, seed: int | None = None,
+               batch_size: int = 256) -> Tensor:
+        """`n` images (or one per row of `z`) in [-1, 1] on the CPU."""
+        if z is None:
+            if n is None:
+                raise GantoolError("give the number of samples or their noise vectors")
+            z = self.noise(n, seed)
+        return torch.cat([self.generator(z[i:i + batch_size].to(self.device)).float().cpu()
+                          for i in range(0, len(z), batch_size)]) if len(z) else torch.empty(0)
+
+
 def load_generators(path: str | Path, recipes: tuple[str, ...], wrong_recipe: str,
                     use_ema: bool = True) -> tuple[Config, dict, nn.ModuleDict]:
     """(config, metadata, generators with their trained weights: the EMA's unless `use_ema` is
@@ -79,11 +104,16 @@ def load_generators(path: str | Path, recipes: tuple[str, ...], wrong_recipe: st
     return cfg, state["meta"], recipe.generators
 
 
-def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> ConditionalSampler:
-    """A checkpoint, run folder or exported generator folder -> a ready sampler (EMA weights if kept)."""
-    cfg, meta, generators = load_generators(path, ("cgan",), "but sampling by class needs a cgan checkpoint")
+def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> ConditionalSampler | UnconditionalSampler:
+    """A checkpoint, run folder or exported generator folder of a noise-to-image model (cgan: a
+    ConditionalSampler; gan: an UnconditionalSampler, whose `num_classes` is 0) -> a ready
+    sampler (EMA weights if kept)."""
+    cfg, meta, generators = load_generators(path, ("cgan", "gan"),
+                                            "but sampling needs a noise-to-image (cgan or gan) checkpoint")
     device = torch.device(device)
     generator = generators["G"].to(device).eval()
+    if cfg.recipe == "gan":
+        return UnconditionalSampler(generator, cfg.model.z_dim, cfg, device)
     return ConditionalSampler(generator, list(meta["class_names"]), cfg.model.z_dim, cfg, device)
 
 
@@ -111,4 +141,4 @@ def grid_rows(n: int) -> int:
     return max(1, int(math.ceil(math.sqrt(n))))
 
 
-__all__ = ["ConditionalSampler", "load_sampler", "interpolation_codes", "slerp", "grid_rows"]
+__all__ = ["ConditionalSampler", "UnconditionalSampler", "load_sampler", "interpolation_codes", "slerp", "grid_rows"]

@@ -236,8 +236,9 @@ class Trainer:
         log.bar = bar
         with self.stop.installed():
             while self.step < tc.steps:
-                factor = lr_factor(self.step, tc.steps, self.cfg.optim.decay_steps(tc.steps))
-                lr_g, lr_d = self.opt["g"].set_lr(factor), self.opt["d"].set_lr(factor)
+                oc, scheduled = self.cfg.optim, self.cfg.optim.scheduled(self.step)
+                factor = lr_factor(self.step, tc.steps, oc.decay_steps(tc.steps)) * oc.exponential_factor(self.step)
+                lr_g, lr_d = self.opt["g"].set_lr(factor, scheduled), self.opt["d"].set_lr(factor, scheduled)
                 log_now = (self.step + 1) % tc.log_every == 0 or self.step + 1 == tc.steps
                 stats = self.train_step(want_norms=log_now)
                 self.step += 1

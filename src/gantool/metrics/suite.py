@@ -1,8 +1,9 @@
 """`gantool eval CHECKPOINT`: the metrics that suit a checkpoint's recipe, by name.
 
 Each metric is registered with the recipes it applies to and whether it runs by default. Digit
-models (cgan, 10 classes) get the judge's metrics (FID/KID in the judge's feature space) and the
-Parzen estimate, and Inception FID/KID on request; pix2pix models their paired L1/PSNR/SSIM and
+models (cgan with 10 classes, gan at 28x28 grayscale) get the judge's metrics (FID/KID in the
+judge's feature space, class coverage), the Parzen estimate and the memorisation check, and
+Inception FID/KID on request; other gan models Inception FID/KID against the images of --data; pix2pix models their paired L1/PSNR/SSIM and
 CycleGAN models their cycle-reconstruction scores, both with Inception FID/KID of translated
 against real target-domain images. Every FID/KID result names its feature extractor; without
 Inception weights those results say "unavailable" and why. Results are one JSON
@@ -49,14 +50,16 @@ class Metric:
     compute: Callable[[EvalContext], dict[str, Any]]
     recipes: tuple[str, ...]
     default: bool = True
+    applies: Callable[[EvalContext], bool] | None = None  # run by default only for models it suits
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def metric(name: str, recipes: tuple[str, ...], default: bool = True) -> Callable:
+def metric(name: str, recipes: tuple[str, ...], default: bool = True,
+           applies: Callable[[EvalContext], bool] | None = None) -> Callable:
     def add(compute: Callable[[EvalContext], dict[str, Any]]) -> Callable:
-        METRICS.register(name)(Metric(compute, recipes, default))
+        METRICS.register(name)(Metric(compute, recipes, default, applies))
         return compute
 
     return add
@@ -70,7 +73,7 @@ def run_metrics(ctx: EvalContext, names: list[str] | None = None) -> dict[str, A
     """Run `names` (default: the recipe's default metrics) and gather their results."""
     valid = metrics_for(ctx.recipe)
     if names is None:
-        names = [n for n in valid if METRICS.get(n).default]
+        names = [n for n in valid if METRICS.get(n).default and (METRICS.get(n).applies or bool)(ctx)]
     unknown = [n for n in names if n not in valid]
     if unknown:
         raise GantoolError(f"--metrics {','.join(unknown)}: not available for a {ctx.recipe} model; "
@@ -82,20 +85,36 @@ def run_metrics(ctx: EvalContext, names: list[str] | None = None) -> dict[str, A
     return results
 
 
-# ---------------------------------------------------------------- digits (cgan)
+# ------------------------------------------------------------- digits (cgan, gan)
 def _mnist_root(ctx: EvalContext) -> Path:
     if ctx.data is None:
         raise GantoolError("digit metrics need the MNIST IDX files: pass --data DIR (e.g. ../shared/data/mnist)")
     return ctx.data
 
 
-def _samples(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """`n` class-conditional samples, equally many per class, and their requested labels."""
-    def make() -> tuple[torch.Tensor, torch.Tensor]:
-        from gantool.inference import load_sampler
+def _sampler(ctx: EvalContext):
+    from gantool.inference import load_sampler
 
-        sampler = load_sampler(ctx.checkpoint, ctx.device)
+    return ctx.once("sampler", lambda: load_sampler(ctx.checkpoint, ctx.device))
+
+
+def _digit_model(ctx: EvalContext) -> bool:
+    """A gan model of 28x28 grayscale images: scored as digits (by the judge, against MNIST)."""
+    data = _sampler(ctx).config.data
+    return (data.channels, data.image_size) == (1, 28)
+
+
+def _samples(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`n` samples and their requested labels: class-conditional ones equally many per class
+    (labels None for an unconditional model)."""
+    def make() -> tuple[torch.Tensor, torch.Tensor | None]:
+        sampler = _sampler(ctx)
         shape = (sampler.config.data.channels, sampler.config.data.image_size)
+        if sampler.num_classes == 0:
+            if shape != (1, 28):
+                raise GantoolError(f"digit metrics need a model of 28x28 grayscale digits; this one draws {shape[1]} "
+                                   f"px images with {shape[0]} channel(s)")
+            return sampler.sample(ctx.n, seed=ctx.seed), None
         if sampler.num_classes != 10 or shape != (1, 28):
             raise GantoolError("digit metrics need a 10-class model of 28x28 grayscale digits; this one has "
                                f"{sampler.num_classes} classes of {shape[1]} px with {shape[0]} channel(s)")
@@ -103,6 +122,16 @@ def _samples(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
         labels = torch.arange(10).repeat_interleave(per_class)
         return sampler.sample(labels, seed=ctx.seed), labels
     return ctx.once("samples", make)
+
+
+def _digits(ctx: EvalContext) -> bool:
+    """Digit metrics suit every cgan model (they say what they need) and gan models of digits."""
+    return ctx.recipe != "gan" or _digit_model(ctx)
+
+
+def _trained_on(ctx: EvalContext) -> int:
+    """How many of the first MNIST training digits the model saw (data.max_images; 0: all)."""
+    return _sampler(ctx).config.data.max_images
 
 
 def _judge(ctx: EvalContext):
@@ -137,7 +166,7 @@ def _accuracy(ctx: EvalContext) -> dict[str, Any]:
             "n": len(labels), "judge_test_accuracy": judge_info["test_accuracy"]}
 
 
-@metric("coverage", ("cgan",))
+@metric("coverage", ("cgan", "gan"), applies=_digits)
 def _coverage(ctx: EvalContext) -> dict[str, Any]:
     from gantool.metrics.digits import class_coverage
 
@@ -156,18 +185,24 @@ def _judge_distances(ctx: EvalContext) -> dict[str, Any]:
     return ctx.once("judge_distances", make)
 
 
-@metric("fid", ("cgan", "pix2pix", "cyclegan"))
+@metric("fid", ("cgan", "gan", "pix2pix", "cyclegan"))
 def _fid(ctx: EvalContext) -> dict[str, Any]:
-    if ctx.recipe != "cgan":
+    if ctx.recipe == "gan" and not _digit_model(ctx):
+        from gantool.metrics.unconditional import inception_unconditional
+        return inception_unconditional(ctx, "fid")
+    if ctx.recipe not in ("cgan", "gan"):
         return _inception_translation(ctx, "fid")
     d = _judge_distances(ctx)
     return {"features": d["features"], "fid": d["fid"], "real_floor": d["fid_real_floor"],
             "n_generated": d["n_generated"], "n_real": d["n_real"]}
 
 
-@metric("kid", ("cgan", "pix2pix", "cyclegan"))
+@metric("kid", ("cgan", "gan", "pix2pix", "cyclegan"))
 def _kid(ctx: EvalContext) -> dict[str, Any]:
-    if ctx.recipe != "cgan":
+    if ctx.recipe == "gan" and not _digit_model(ctx):
+        from gantool.metrics.unconditional import inception_unconditional
+        return inception_unconditional(ctx, "kid")
+    if ctx.recipe not in ("cgan", "gan"):
         return _inception_translation(ctx, "kid")
     d = _judge_distances(ctx)
     return {"features": d["features"], "kid": d["kid"], "kid_std": d["kid_std"], "real_floor": d["kid_real_floor"]}
@@ -196,7 +231,7 @@ def _fid_kid(fake: torch.Tensor, real: torch.Tensor, which: str) -> dict[str, An
     return {"kid": mean, "kid_std": std, "n_generated": len(fake), "n_real": len(real)}
 
 
-@metric("inception", ("cgan",), default=False)
+@metric("inception", ("cgan", "gan"), default=False)
 def _inception_digits(ctx: EvalContext) -> dict[str, Any]:
     """Inception FID and KID of digit samples against MNIST test digits (upsampled to 299 px, as
     grayscale copied to RGB): slow on a CPU (about 0.1 s per image), hence not run by default."""
@@ -268,26 +303,36 @@ def _cas(ctx: EvalContext) -> dict[str, Any]:
     return {"cas": score, "trained_on": f"{len(images)} generated digits", "tested_on": "MNIST test (10,000)"}
 
 
-@metric("parzen", ("cgan",))
+@metric("parzen", ("cgan", "gan"), applies=_digits)
 def _parzen(ctx: EvalContext) -> dict[str, Any]:
+    """The paper's protocol: sigma chosen on 1,000 validation digits, the MNIST test set scored.
+    A model trained on the first N training digits (data.max_images) is validated on the next
+    1,000, never trained on, as in the paper's code (N = 50,000); others on 1,000 random ones."""
     from gantool.metrics.parzen import parzen_evaluation
 
     images, _ = _samples(ctx)
     samples = images[:ctx.parzen_samples]
     train_images, _ = _mnist(ctx, train=True)
     test_images, _ = _mnist(ctx, train=False)
-    generator = torch.Generator().manual_seed(ctx.seed)
-    validation = train_images[torch.randperm(len(train_images), generator=generator)[:1000]]
-    return parzen_evaluation(samples, validation, test_images).as_dict()
+    seen = _trained_on(ctx)
+    if 0 < seen < len(train_images):
+        validation = train_images[seen:seen + 1000]
+        chosen_on = f"MNIST train[{seen}:{seen + len(validation)}] (held out)"
+    else:
+        generator = torch.Generator().manual_seed(ctx.seed)
+        validation = train_images[torch.randperm(len(train_images), generator=generator)[:1000]]
+        chosen_on = "1,000 random MNIST training digits"
+    return {**parzen_evaluation(samples, validation, test_images).as_dict(), "sigma_chosen_on": chosen_on}
 
 
-@metric("memorisation", ("cgan",))
+@metric("memorisation", ("cgan", "gan"), applies=_digits)
 def _memorisation(ctx: EvalContext) -> dict[str, Any]:
     from gantool.metrics.memorisation import memorisation_grid, memorisation_report
     from gantool.utils import save_image_grid
 
     images, _ = _samples(ctx)
     train_images, _ = _mnist(ctx, train=True)
+    train_images = train_images[:_trained_on(ctx) or len(train_images)]  # the digits the model saw
     test_images, _ = _mnist(ctx, train=False)
     samples = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(ctx.seed))[:1000]]
     report = memorisation_report(samples, train_images, test_images[:1000])

@@ -5,6 +5,6 @@ accepts, so tests can build and run each one without knowing its signature.
 """
 
 from gantool.networks.registry import DISCRIMINATORS, GENERATORS
-from gantool.networks import conditional, patchgan, resnet, unet  # noqa: F401  (register their networks)
+from gantool.networks import conditional, patchgan, resnet, unconditional, unet  # noqa: F401  (register their networks)
 
 __all__ = ["DISCRIMINATORS", "GENERATORS"]

@@ -22,17 +22,19 @@ from gantool.networks.layers import batch_norm, init_weights, maybe_spectral_nor
 from gantool.networks.registry import DISCRIMINATORS, GENERATORS
 
 
-def base_resolution(image_size: int) -> tuple[int, int]:
-    """(base, n) such that image_size = base * 2**n with base 4 or 7 and n >= 1."""
-    for base in (4, 7):
+def base_resolution(image_size: int, bases: tuple[int, ...] = (4, 7), what: str = "conditional") -> tuple[int, int]:
+    """(base, n) such that image_size = base * 2**n with base one of `bases` and n >= 1."""
+    for base in bases:
         if image_size % base == 0:
             ratio = image_size // base
             n = int(math.log2(ratio)) if ratio > 0 else 0
             if n >= 1 and 2**n == ratio:
                 return base, n
+    choices = ", ".join(str(b) for b in bases[:-1]) + f" or {bases[-1]}"
+    examples = sorted({b * 2**k for b in bases for k in (2, 3, 4)})[:6]
     raise GantoolError(
-        f"image size {image_size} is not supported by the conditional networks: use 4 or 7 "
-        "times a power of two, e.g. 28, 32, 56 or 64"
+        f"image size {image_size} is not supported by the {what} networks: use {choices} "
+        f"times a power of two, e.g. {', '.join(map(str, examples))}"
     )
 
 
@@ -121,17 +123,18 @@ class ConditionalGenerator(nn.Module):
         return torch.randn(batch_size, self.z_dim), torch.arange(batch_size) % self.num_classes
 
 
-def _down_widths(image_size: int, ndf: int) -> list[int]:
-    base, n_down = base_resolution(image_size)
+def _down_widths(image_size: int, ndf: int, bases: tuple[int, ...] = (4, 7)) -> list[int]:
+    base, n_down = base_resolution(image_size, bases)
     return [min(ndf * 2**i, ndf * 8) for i in range(n_down)]
 
 
 class _DownStack(nn.Module):
-    """Stride-2 4x4 convolutions with LeakyReLU from image_size down to 4x4 or 7x7."""
+    """Stride-2 4x4 convolutions with LeakyReLU from image_size down to the base (4x4 or 7x7)."""
 
-    def __init__(self, in_channels: int, image_size: int, ndf: int, spectral_norm: bool) -> None:
+    def __init__(self, in_channels: int, image_size: int, ndf: int, spectral_norm: bool,
+                 bases: tuple[int, ...] = (4, 7)) -> None:
         super().__init__()
-        widths = _down_widths(image_size, ndf)
+        widths = _down_widths(image_size, ndf, bases)
         layers: list[nn.Module] = []
         previous = in_channels
         for width in widths:

@@ -52,11 +52,12 @@ class PhaseOptimizer:
         yield None, self.optimizer
         yield from self.auxiliaries.items()
 
-    def set_lr(self, factor: float) -> float:
-        """Every learning rate of the phase at `factor` of its base; returns the networks' rate."""
+    def set_lr(self, factor: float, scheduled: dict[str, float] | None = None) -> float:
+        """Every learning rate of the phase at `factor` of its base, and the other scheduled
+        settings (e.g. sgd momentum on its ramp); returns the networks' rate."""
         for name, optimizer in self._optimizers():
             for group in optimizer.param_groups:
-                group["lr"] = self.base_lrs[name] * factor
+                group.update(lr=self.base_lrs[name] * factor, **(scheduled or {}))
         return self.base_lrs[None] * factor
 
     def zero_grad(self) -> None:
