@@ -34,6 +34,9 @@ RECIPE_OPTIONS = {
                 "data.image_size=64", "model.generator=unet_64"],
     "cyclegan": ["data.batch_size=2", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",
                  "data.image_size=32", "model.pool_size=50"],
+    # FastCUT: flip-equivariance too; patch locations and flips come from each image's seed
+    "cut": ["data.batch_size=2", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4", "data.image_size=32",
+            "model.mode=fastcut", "model.nce_patches=16", "model.head_width=8"],
 }
 
 
@@ -78,11 +81,12 @@ def assert_same_losses(one: dict, two: dict, steps) -> None:
 
 
 def recipe_overrides(recipe: str, images: Path) -> list[str]:
-    data = {"pix2pix": [f"data.root={images / 'pairs'}"], "cyclegan": [f"data.root={images}"]}.get(recipe, [])
+    data = {"pix2pix": [f"data.root={images / 'pairs'}"], "cyclegan": [f"data.root={images}"],
+            "cut": [f"data.root={images}"]}.get(recipe, [])
     return TINY + RECIPE_OPTIONS[recipe] + data
 
 
-@pytest.mark.parametrize("recipe", ["cgan", "pix2pix", "cyclegan"])
+@pytest.mark.parametrize("recipe", ["cgan", "pix2pix", "cyclegan", "cut"])
 def test_two_processes_match_one_with_the_same_global_batch(recipe, noise_images, tmp_path):
     overrides = recipe_overrides(recipe, noise_images)
     one = train(apply_overrides(default_config(recipe), overrides + ["train.steps=3"]), out=tmp_path / "one",
