@@ -170,6 +170,24 @@ def test_cut_trains_checkpoints_its_heads_and_translates_one_way(mode, noise_dom
         load_translator(result.run_dir, direction="b2a")
 
 
+def test_keys_from_the_translation_pass_equal_a_second_pass(noise_domains):
+    """PatchNCE's keys are G's features of the input taken from the pass that translates it; the
+    reference computes them in a second pass of the same G: the values are identical."""
+    from gantool.recipes import RECIPES
+
+    cfg = _cut_cfg(noise_domains)
+    recipe = RECIPES.get("cut")(cfg, {})
+    batch = {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1, "seed": torch.tensor([3, 4])}
+    fakes = recipe.generate(batch)
+    with torch.no_grad():
+        again = recipe.generators["G"](batch["A"], layers=recipe.layers)
+        assert torch.equal(recipe.generators["G"](batch["A"]), fakes["fake_b"].detach())
+    for i, feature in enumerate(again):
+        assert torch.equal(fakes[f"keys_a_{i}"], feature) and not fakes[f"keys_a_{i}"].requires_grad
+    flipped = RECIPES.get("cut")(apply_overrides(cfg, ["model.mode=fastcut"]), {}).generate(batch)
+    assert "keys_a_0" not in flipped  # the translation pass saw flipped inputs: keys need their own pass
+
+
 def test_fastcut_mode_values_and_explicit_ones():
     m = default_config("cut").model
     assert (m.setting("lambda_nce"), m.setting("nce_identity"), m.setting("flip_equivariance")) == (1.0, True, False)

@@ -12,7 +12,8 @@ stride-1 convolution; see networks/antialias.py).
 Inputs need sides that are multiples of 4; `gantool translate` pads other sizes.
 
 `forward(x, layers=[...])` returns the outputs of those entries of `body` instead of the image,
-stopping after the last one (CUT's PatchNCE features). With antialias downsampling the indices
+stopping after the last one (CUT's PatchNCE features); with `with_output=True`, the image and
+those features of one pass. With antialias downsampling the indices
 mean what they mean in the reference code: 0 the padded input, 4 and 8 the two downsampling
 convolutions, 12 onwards the residual blocks.
 """
@@ -96,7 +97,8 @@ class ResnetGenerator(nn.Module):
         self.body = nn.Sequential(*layers)
         init_weights(self)
 
-    def forward(self, x: Tensor, layers: Sequence[int] | None = None) -> Tensor | list[Tensor]:
+    def forward(self, x: Tensor, layers: Sequence[int] | None = None,
+                with_output: bool = False) -> Tensor | list[Tensor] | tuple[Tensor, list[Tensor]]:
         h, w = x.shape[-2:]
         if h % self.size_multiple or w % self.size_multiple or min(h, w) < 8:
             raise GantoolError(
@@ -106,11 +108,11 @@ class ResnetGenerator(nn.Module):
         if layers is None:
             return self.body(x)
         wanted, features = set(self.check_layers(layers)), []
-        for index, layer in enumerate(self.body[:max(wanted) + 1]):
+        for index, layer in enumerate(self.body if with_output else self.body[:max(wanted) + 1]):
             x = layer(x)
             if index in wanted:
                 features.append(x)
-        return features
+        return (x, features) if with_output else features
 
     def check_layers(self, layers: Sequence[int]) -> list[int]:
         """`layers` as sorted indices into `body`, or an error naming the valid range."""

@@ -26,8 +26,10 @@ Where gantool differs, and why:
   than once per batch from the global generator: identical at the default batch size 1, and it
   lets N processes of a distributed run compute what one process computes, and a resumed run
   what the uninterrupted one did;
-- the input's features (the keys) are computed without autograd: the reference detaches them
-  inside the loss, so the gradients are the same, and the memory of that pass is saved;
+- the input's features (the keys) are taken from the pass that translates the input (G's
+  weights are the same as in the reference's second pass, so the keys are too), detached as the
+  reference detaches them; with flip-equivariance, whose translation pass sees the flipped
+  input, they come from a second pass without autograd;
 - G(b) of the identity term is computed in the generator phase instead of batched with G(a), so
   extra discriminator steps never pay for it (instance norm makes the two the same);
 - the validation metric for best.pt is the sliced Wasserstein distance of the translations of
@@ -164,10 +166,22 @@ class CUTRecipe(Recipe):
     def _flipped(images: Tensor, flips: Tensor | None) -> Tensor:
         return images if flips is None else torch.where(flips[:, None, None, None], images.flip(3), images)
 
+    def _translate(self, images: Tensor, flips: Tensor | None) -> tuple[Tensor, list[Tensor] | None]:
+        """G(images, flipped per `flips`), and when nothing was flipped, G's encoder features of
+        `images` from the same pass, detached: PatchNCE's keys, which the reference computes again
+        in a second pass of the same G (its weights have not changed in between)."""
+        G = self.generators["G"]
+        if flips is not None or self.lambda_nce == 0:
+            return G(self._flipped(images, flips)), None
+        output, features = G(images, layers=self.layers, with_output=True)
+        return output, [f.detach() for f in features]
+
     def generate(self, batch: Batch) -> Batch:
         flips = self._flips(batch)
-        fakes = {"real_a": batch["A"], "real_b": batch["B"],
-                 "fake_b": self.generators["G"](self._flipped(batch["A"], flips))}
+        fake_b, keys = self._translate(batch["A"], flips)
+        fakes = {"real_a": batch["A"], "real_b": batch["B"], "fake_b": fake_b}
+        if keys is not None:
+            fakes.update({f"keys_a_{i}": k for i, k in enumerate(keys)})
         if flips is not None:
             fakes["flips"] = flips
         if batch.get("seed") is not None:
@@ -180,13 +194,15 @@ class CUTRecipe(Recipe):
         return self.cfg.model.d_loss_weight * loss, stats
 
     def nce_loss(self, source: Tensor, output: Tensor, flips: Tensor | None, seeds: Tensor | None,
-                 salt: int) -> Tensor:
+                 salt: int, keys: list[Tensor] | None = None) -> Tensor:
         """PatchNCE between `source` and G's `output` for it (made from `source` flipped per `flips`),
-        averaged over the layers and weighted by lambda_nce."""
+        averaged over the layers and weighted by lambda_nce; `keys`: G's features of `source`, when
+        known."""
         m, G, heads = self.cfg.model, self.generators["G"], self.auxiliaries["heads"]
         queries = [self._flipped(f, flips) for f in G(output, layers=self.layers)]  # back in the source's frame
         with torch.no_grad():  # keys get no gradient (the reference detaches them in the loss)
-            keys = G(source, layers=self.layers)
+            if keys is None:
+                keys = G(source, layers=self.layers)
             ids = [sample_patch_ids(k.shape[2] * k.shape[3], m.nce_patches, seeds, salt * 100 + i, k.device)
                    for i, k in enumerate(keys)]
             projected_keys = heads(keys, ids)
@@ -200,13 +216,14 @@ class CUTRecipe(Recipe):
         m = self.cfg.model
         flips, seeds = fakes.get("flips"), fakes.get("seed")
         adv, _ = self.adversarial.generator_loss(self.discriminators["D"], fakes["fake_b"], step)
-        nce = (self.nce_loss(fakes["real_a"], fakes["fake_b"], flips, seeds, salt=1) if self.lambda_nce > 0
-               else torch.zeros((), device=adv.device))
+        keys_a = [fakes[f"keys_a_{i}"] for i in range(len(self.layers))] if "keys_a_0" in fakes else None
+        nce = (self.nce_loss(fakes["real_a"], fakes["fake_b"], flips, seeds, salt=1, keys=keys_a)
+               if self.lambda_nce > 0 else torch.zeros((), device=adv.device))
         weight = 0.5 if self.identity else 1.0  # the reference averages the two PatchNCE terms
         yield m.lambda_gan * adv + weight * nce, {"loss_g_adv": adv.detach(), "loss_nce": nce.detach()}
         if self.identity and self.lambda_nce > 0:
-            idt_b = self.generators["G"](self._flipped(fakes["real_b"], flips))
-            nce_idt = self.nce_loss(fakes["real_b"], idt_b, flips, seeds, salt=2)
+            idt_b, keys_b = self._translate(fakes["real_b"], flips)
+            nce_idt = self.nce_loss(fakes["real_b"], idt_b, flips, seeds, salt=2, keys=keys_b)
             yield weight * nce_idt, {"loss_nce_identity": nce_idt.detach()}
 
     def fixed_sample_inputs(self, device: Any, train_set: Dataset, val_set: Dataset | None) -> Batch:
