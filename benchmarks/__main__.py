@@ -5,11 +5,12 @@ optimised path, side by side, with the reference implementation's figures where 
     python -m benchmarks --workloads pix2pix256,cgan --out results.json
     python -m benchmarks --device cuda --batch-sizes 1,8  # on a GPU
     python -m benchmarks --workloads cyclegan256,pix2pix256 --no-train --modes torch,onnxruntime
+    python -m benchmarks --workloads cyclegan256,cut256,fastcut256 --no-translate   # CUT against CycleGAN
 
 Each measurement runs in its own process (so peak RSS belongs to it alone), with medians over
-`iters` iterations after `warmup`. Results are merged into a JSON file (a new measurement
-replaces the old one of the same workload, mode, measure, batch and device; the others stay) and
-printed as tables.
+`iters` iterations after `warmup`. Results are merged into the JSON file (a measurement replaces
+the earlier one of the same workload, mode, measure and batch; the others stay) and shown as a
+table; workloads with a yardstick measured in the same run also get their time and memory ratios.
 """
 
 from __future__ import annotations
@@ -79,21 +80,55 @@ def engines_table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def merge(path: Path, report: dict) -> dict:
-    """`report` merged into the results already in `path`: same measurement replaced, others kept."""
-    if not path.is_file():
-        return report
-    old = json.loads(path.read_text())
+def comparisons(results: list[dict]) -> list[dict]:
+    """Time and peak-memory ratios of each workload to its yardstick, per mode and batch size, for
+    measurements taken in the same run only (the machines are too noisy to compare across runs)."""
+    keyed = {(r.get("run"), r["workload"], r["mode"], r.get("batch_size")): r
+             for r in results if "error" not in r and r.get("what") == "train"}
+    found = []
+    for (run, name, mode, batch), result in keyed.items():
+        workload = WORKLOADS.get(name)
+        yardstick = keyed.get((run, workload.yardstick if workload else None, mode, batch))
+        if yardstick is None:
+            continue
+        found.append({"run": run, "workload": name, "yardstick": workload.yardstick, "mode": mode,
+                      "batch_size": batch, "precision": result["precision"], "s_per_it": result["s_per_it"],
+                      "yardstick_s_per_it": yardstick["s_per_it"],
+                      "time_ratio": result["s_per_it"] / yardstick["s_per_it"],
+                      "expected_time_ratio_at_most": workload.expected_time_ratio,
+                      "peak_rss_gb": result["peak_rss_gb"], "yardstick_peak_rss_gb": yardstick["peak_rss_gb"],
+                      "memory_ratio": result["peak_rss_gb"] / yardstick["peak_rss_gb"]})
+    return found
 
-    def key(r: dict) -> tuple:
-        return r["workload"], r["mode"], r["what"], r.get("batch_size"), r.get("device", "cpu")
 
-    new_keys = {key(r) for r in report["results"]}
-    kept = [r for r in old.get("results", []) if key(r) not in new_keys]
+def comparison_table(found: list[dict]) -> str:
+    rows = ["| workload | against | mode | s/it | its s/it | time ratio (expected) | peak RSS | its RSS | memory ratio |",
+            "|---" * 9 + "|"]
+    for c in found:
+        expected = f" (<= {c['expected_time_ratio_at_most']})" if c["expected_time_ratio_at_most"] else ""
+        rows.append(f"| {c['workload']} | {c['yardstick']} | {c['mode']} ({c['precision']}) | {c['s_per_it']:.2f} | "
+                    f"{c['yardstick_s_per_it']:.2f} | {c['time_ratio']:.2f}x{expected} | {c['peak_rss_gb']:.2f} GB | "
+                    f"{c['yardstick_peak_rss_gb']:.2f} GB | {c['memory_ratio']:.2f}x |")
+    return "\n".join(rows)
+
+
+def merge(previous: dict, report: dict) -> dict:
+    """`report` merged into `previous` (the results file as read): a measurement of the same
+    workload, mode, measure, batch and device is replaced, every other result and entry stays (each
+    result keeps the `run` it came from), and ratios are formed within one run only."""
+    key = lambda r: (r.get("workload"), r.get("mode"), r.get("what"), r.get("batch_size"), r.get("device", "cpu"))  # noqa: E731
+    fresh = {key(r) for r in report["results"]}
+    kept = [r for r in previous.get("results", []) if key(r) not in fresh]
+    for r in kept:  # results from before runs were labelled carry their file's machine and date
+        r.setdefault("run", previous.get("run", "earlier"))
     # the first run's duration stays under "seconds"; each merged run adds what it measured
-    runs = old.get("merged_runs", []) + [{"seconds": report["seconds"], "argv": report.get("argv"),
-                                          "measured": len(report["results"])}]
-    return {**old, "machine": report["machine"], "results": kept + report["results"], "merged_runs": runs}
+    runs = previous.get("merged_runs", []) + [{"run": report.get("run"), "seconds": report.get("seconds"),
+                                               "argv": report.get("argv"), "measured": len(report["results"])}]
+    merged = {**previous, **{k: v for k, v in report.items() if k != "seconds"},
+              "results": kept + report["results"], "merged_runs": runs}
+    merged.setdefault("seconds", report.get("seconds"))
+    merged["comparisons"] = comparisons(merged["results"])
+    return merged
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown mode in {args.modes!r}; valid: {', '.join(MODES + ENGINES)}")
     results = []
     start = time.time()
+    run = time.strftime("%Y-%m-%dT%H:%M:%S")
     for name in names:
         workload = WORKLOADS[name]
         batches = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else [workload.batch_size]
@@ -125,14 +161,15 @@ def main(argv: list[str] | None = None) -> None:
             plan += [(f"translate:{size}", 1, 10) for size in TRANSLATE_SIZES]
         for what, batch, iters in plan:
             for mode in [m for m in modes if what != "train" or m in MODES]:
-                result = run_one(name, mode, what, iters, args.warmup, batch, args.device, args.compile)
+                result = {**run_one(name, mode, what, iters, args.warmup, batch, args.device, args.compile),
+                          "run": run}
                 results.append(result)
                 shown = result.get("error") or f"{result['images_per_s']:.2f} img/s, {result['peak_rss_gb']:.2f} GB"
                 print(f"{name:12} {what:22} batch {batch:<3} {mode:9} {shown}", flush=True)
     report = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                           "python": platform.python_version()},
-              "seconds": time.time() - start, "argv": sys.argv[1:] if argv is None else argv, "results": results,
-              "reference": REFERENCE}
+              "run": run, "seconds": time.time() - start, "argv": sys.argv[1:] if argv is None else argv,
+              "results": results, "reference": REFERENCE}
     try:
         import torch
 
@@ -144,12 +181,19 @@ def main(argv: list[str] | None = None) -> None:
         pass
     # the same measurement replaced, other measurements and other scripts' entries (e.g.
     # mixture_of_gaussians) kept
-    merge_results(args.out, merge(args.out, report))
+    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    report = merge(previous, report)
+    merge_results(args.out, report)
     print()
     print(table(results))
-    print()
-    print(engines_table(results))
-    print(f"\nresults: {args.out}")
+    if any(r["mode"] in ENGINES for r in results):
+        print()
+        print(engines_table(results))
+    this_run = [c for c in report["comparisons"] if c["run"] == run]
+    if this_run:
+        print()
+        print(comparison_table(this_run))
+    print(f"\nresults: {args.out} (merged with the earlier results it did not measure again)")
 
 
 if __name__ == "__main__":

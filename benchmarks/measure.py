@@ -52,7 +52,7 @@ def measure_training(name: str, mode: str, iters: int, warmup: int, batch_size: 
     cfg = apply_overrides(default_config(workload.recipe), workload.overrides + [
         f"data.batch_size={batch_size}", f"train.device={dev}", "data.num_workers=0",
         f"train.compile={str(compile_networks).lower()}"] + mode_overrides(mode, workload, dev))
-    if workload.recipe in ("pix2pix", "cyclegan"):
+    if workload.recipe in ("pix2pix", "cyclegan", "cut"):
         # a real run's data pipeline loads albumentations and OpenCV (their memory counts), even
         # though the benchmark feeds synthetic tensors instead of decoded images
         from gantool.data.paired import view_transform

@@ -32,6 +32,10 @@ class Workload:
     translate: bool = True
     batch_size: int = 1
     iters: int = 20  # timed iterations (medians); the slow CycleGAN 256 gets fewer
+    # compared with this workload when both run in one benchmark run (time and memory ratios), and
+    # the time ratio that its paper leads one to expect (at most)
+    yardstick: str | None = None
+    expected_time_ratio: float | None = None
 
 
 WORKLOADS = {
@@ -41,6 +45,14 @@ WORKLOADS = {
                            iters=30),
     "cgan": Workload("cgan", [], meta={"class_names": [str(c) for c in range(10)]}, translate=False,
                      batch_size=64, iters=40),
+    # CUT / FastCUT against our CycleGAN (Park et al. 2020, on their GPU: 0.24 and 0.15 against 0.40 s/it)
+    "cut256": Workload("cut", ["model.generator=resnet_9blocks", "data.image_size=256", "model.mode=cut"],
+                       translate=False, iters=10, yardstick="cyclegan256", expected_time_ratio=0.65),
+    "fastcut256": Workload("cut", ["model.generator=resnet_9blocks", "data.image_size=256", "model.mode=fastcut"],
+                           translate=False, iters=10, yardstick="cyclegan256", expected_time_ratio=0.45),
+    # the step budgets of the equal-time facades comparison (README, "CUT against CycleGAN")
+    "cut128": Workload("cut", ["model.generator=resnet_9blocks", "data.image_size=128", "model.mode=cut"],
+                       translate=False, yardstick="cyclegan128", expected_time_ratio=0.65),
 }
 
 

@@ -49,13 +49,20 @@ def write_images(root: Path) -> dict[str, Path]:
 
 def run_records(recipe: str, data: Path | None, out: Path) -> list[dict[str, Any]]:
     """The records of `recipe`'s golden run, with the wall-clock values left out."""
+    import torch
+
     import gantool.recipes  # noqa: F401  (registers the recipes' model configs)
     from gantool.config import apply_overrides, default_config
     from gantool.run import train
     from gantool.runlog import read_records
 
     overrides = COMMON + RUNS[recipe] + ([f"data.root={data}"] if data is not None else [])
-    result = train(apply_overrides(default_config(recipe, "golden"), overrides), out=out, quiet=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the order of floating-point sums then does not depend on the number of cores
+    try:
+        result = train(apply_overrides(default_config(recipe, "golden"), overrides), out=out, quiet=True)
+    finally:
+        torch.set_num_threads(threads)
     return [{k: v for k, v in record.items() if k not in TIMING_KEYS} for record in read_records(result.run_dir)]
 
 

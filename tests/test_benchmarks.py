@@ -35,8 +35,44 @@ def test_results_are_merged_and_engines_compared(tmp_path):
     path.write_text(json.dumps({"machine": {}, "seconds": 700, "results": [row("baseline", "train", 1.0),
                                                                           row("torch", "translate 256x256", 2.0)]}))
     new = [row("torch", "translate 256x256", 3.0), row("onnxruntime", "translate 256x256", 6.0)]
-    merged = merge(path, {"machine": {"cpu": "x"}, "seconds": 60, "argv": ["--no-train"], "results": new})
+    merged = merge(json.loads(path.read_text()), {"machine": {"cpu": "x"}, "seconds": 60, "argv": ["--no-train"], "results": new})
     assert [(r["mode"], r["images_per_s"]) for r in merged["results"]] == [("baseline", 1.0), ("torch", 3.0),
                                                                           ("onnxruntime", 6.0)]
     assert merged["seconds"] == 700 and merged["merged_runs"][0]["argv"] == ["--no-train"]
     assert "| pix2pix256 | translate 256x256 | 3.00 img/s | 6.00 img/s | 2.00x |" in engines_table(new)
+
+
+def test_results_merge_and_same_run_comparisons():
+    from benchmarks.__main__ import comparison_table, merge
+
+    def result(workload, mode, s, rss, run):
+        return {"workload": workload, "mode": mode, "what": "train", "batch_size": 1, "precision": "fp32",
+                "s_per_it": s, "peak_rss_gb": rss, "run": run}
+
+    previous = {"run": "old", "results": [result("cyclegan256", "baseline", 10.0, 4.0, "old"),
+                                          {"workload": "pix2pix256", "mode": "baseline", "what": "train",
+                                           "batch_size": 1, "s_per_it": 1.0, "peak_rss_gb": 1.0}]}
+    report = {"run": "new", "results": [result("cut256", "baseline", 5.0, 2.0, "new")]}
+    merged = merge(previous, report)
+    assert [r["workload"] for r in merged["results"]] == ["cyclegan256", "pix2pix256", "cut256"]  # nothing dropped
+    assert merged["comparisons"] == []  # the CycleGAN yardstick is from another run: no ratio
+    report = {"run": "new", "results": [result("cyclegan256", "baseline", 8.0, 4.0, "new"),
+                                        result("cut256", "baseline", 4.0, 3.0, "new")]}
+    merged = merge(merged, report)
+    assert len(merged["results"]) == 3 and merged["results"][0]["workload"] == "pix2pix256"
+    [comparison] = merged["comparisons"]
+    assert comparison["time_ratio"] == 0.5 and comparison["memory_ratio"] == 0.75
+    assert "| cut256 | cyclegan256 | baseline (fp32) | 4.00 | 8.00 | 0.50x (<= 0.65) |" in comparison_table([comparison])
+
+
+def test_cut_training_step_measures(monkeypatch):
+    import dataclasses
+
+    from benchmarks import workloads
+
+    tiny = dataclasses.replace(workloads.WORKLOADS["fastcut256"], overrides=workloads.WORKLOADS["fastcut256"].overrides
+                               + ["model.ngf=4", "model.ndf=4", "data.image_size=32", "model.nce_patches=16"])
+    monkeypatch.setitem(workloads.WORKLOADS, "fastcut256", tiny)
+    result = measure_training("fastcut256", "baseline", iters=1, warmup=0, batch_size=1, device="cpu",
+                              compile_networks=False)
+    assert result["workload"] == "fastcut256" and result["s_per_it"] > 0

@@ -36,6 +36,9 @@ RECIPE_OPTIONS = {
                 "data.image_size=64", "model.generator=unet_64"],
     "cyclegan": ["data.batch_size=2", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",
                  "data.image_size=32", "model.pool_size=50"],
+    # patch locations (and FastCUT's flips) come from each image's seed
+    "cut": ["data.batch_size=2", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4", "data.image_size=32",
+            "model.nce_patches=16", "model.head_width=8"],
 }
 
 
@@ -81,13 +84,16 @@ def assert_same_losses(one: dict, two: dict, steps) -> None:
 
 def recipe_overrides(recipe: str, images: Path) -> list[str]:
     data = {"pix2pix": [f"data.root={images / 'pairs'}"], "cyclegan": [f"data.root={images}"],
-            "gan": [f"data.root={images / 'pairs'}", "data.dataset=folder"]}.get(recipe, [])
+            "gan": [f"data.root={images / 'pairs'}", "data.dataset=folder"],
+            "cut": [f"data.root={images}"]}.get(recipe, [])
     return TINY + RECIPE_OPTIONS[recipe] + data
 
 
-@pytest.mark.parametrize("recipe", ["cgan", "gan", "pix2pix", "cyclegan"])
-def test_two_processes_match_one_with_the_same_global_batch(recipe, noise_images, tmp_path):
-    overrides = recipe_overrides(recipe, noise_images)
+@pytest.mark.parametrize("recipe, extra", [("cgan", []), ("gan", []), ("pix2pix", []), ("cyclegan", []), ("cut", []),
+                                           ("cut", ["model.mode=fastcut"])],
+                         ids=["cgan", "gan", "pix2pix", "cyclegan", "cut", "fastcut"])
+def test_two_processes_match_one_with_the_same_global_batch(recipe, extra, noise_images, tmp_path):
+    overrides = recipe_overrides(recipe, noise_images) + extra
     one = train(apply_overrides(default_config(recipe), overrides + ["train.steps=3"]), out=tmp_path / "one",
                 quiet=True)
     runs = tmp_path / "runs"

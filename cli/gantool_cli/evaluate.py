@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -10,7 +11,7 @@ from gantool_cli.options import CHECKPOINT, DEVICE_HELP
 
 
 class EvalGroup(click.Group):
-    """`gantool eval CHECKPOINT ...` picks metrics by recipe; `gantool eval pix2pix|cyclegan ...`
+    """`gantool eval CHECKPOINT ...` picks metrics by recipe; `gantool eval pix2pix|cyclegan|cut ...`
     are the detailed per-recipe commands."""
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
@@ -22,7 +23,7 @@ class EvalGroup(click.Group):
 @click.group("eval", cls=EvalGroup)
 def evaluate() -> None:
     """Evaluate a trained model: `gantool eval CHECKPOINT [--data DIR]` runs the metrics that suit
-    its recipe; `gantool eval pix2pix|cyclegan --help` for the detailed per-recipe commands.
+    its recipe; `gantool eval pix2pix|cyclegan|cut --help` for the detailed per-recipe commands.
 
     \b
     Examples:
@@ -64,7 +65,7 @@ def judge(data_dir, epochs, force) -> None:
 @click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Real data: MNIST IDX folder (cgan, 28x28 gan), a folder of images (other gan models), paired "
-                   "test images (pix2pix), testA/ + testB/ (cyclegan).")
+                   "test images (pix2pix), testA/ + testB/ (cyclegan, cut).")
 @click.option("--metrics", "metric_names", help="Comma-separated metrics [default: all that suit the recipe].")
 @click.option("--n", type=click.IntRange(min=20), default=10000, show_default=True,
               help="Generated samples (cgan: equally many per class).")
@@ -150,18 +151,32 @@ def pix2pix(checkpoint, data_dir, out, size, bn_stats, device) -> None:
     click.echo(f"per-image scores: {out}")
 
 
+def unpaired_eval_options(recipe: str, checkpoint_help: str, a_help: str, b_help: str, pairs_help: str) -> Callable:
+    """The options of `gantool eval cyclegan` and `gantool eval cut`."""
+    options = [
+        click.option("--checkpoint", required=True, type=CHECKPOINT, help=checkpoint_help),
+        click.option("--a", "dir_a", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     help=a_help),
+        click.option("--b", "dir_b", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     help=b_help),
+        click.option("--pairs", is_flag=True, help=f"The files of --a and --b correspond by name: {pairs_help}."),
+        click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+                     help=f"JSON with per-image scores [default: eval_{recipe}.json in the run folder]."),
+        click.option("--size", default="auto", show_default=True,
+                     help="auto (each image's own size) or N (resize to NxN)."),
+        click.option("--device", default="auto", show_default=True, help=DEVICE_HELP),
+    ]
+
+    def apply(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return apply
+
+
 @evaluate.command("cyclegan")
-@click.option("--checkpoint", required=True, type=CHECKPOINT, help="CycleGAN checkpoint (or pretrained:NAME).")
-@click.option("--a", "dir_a", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Domain A test images (e.g. testA/).")
-@click.option("--b", "dir_b", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Domain B test images (e.g. testB/).")
-@click.option("--pairs", is_flag=True,
-              help="The files of --a and --b correspond by name: also score G(a) against b and F(b) against a.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON with per-image scores [default: eval_cyclegan.json in the run folder].")
-@click.option("--size", default="auto", show_default=True, help="auto (each image's own size) or N (resize to NxN).")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@unpaired_eval_options("cyclegan", "CycleGAN checkpoint (or pretrained:NAME).", "Domain A test images (e.g. testA/).",
+                       "Domain B test images (e.g. testB/).", "also score G(a) against b and F(b) against a")
 def cyclegan(checkpoint, dir_a, dir_b, pairs, out, size, device) -> None:
     """Cycle-reconstruction L1/PSNR/SSIM in both directions (F(G(a)) vs a, G(F(b)) vs b) and, with
     --pairs, L1/PSNR/SSIM of the translations against their ground truth."""
@@ -181,11 +196,48 @@ def cyclegan(checkpoint, dir_a, dir_b, pairs, out, size, device) -> None:
     if out is None:
         out = results_folder(checkpoint) / "eval_cyclegan.json"
     write_json(result, out)
+    _echo_scores(result)
+    click.echo(f"per-image scores: {out}")
+
+
+def _echo_scores(result: dict) -> None:
+    """The table of the L1/PSNR/SSIM summaries in `result` (parts with a "summary")."""
     click.echo(f"{'scores':<14}{'n':>5}{'L1':>9}{'PSNR':>9}{'SSIM':>9}   (mean +- std below)")
     for name, part in result.items():
-        if not isinstance(part, dict):
+        if not isinstance(part, dict) or "summary" not in part:
             continue
         s = part["summary"]
         click.echo(f"{name:<14}{part['n']:>5}" + "".join(f"{s[k]['mean']:>9.4f}" for k in ("l1", "psnr", "ssim")))
         click.echo(f"{'':<19}" + "".join(f"{'+-' + format(s[k]['std'], '.4f'):>9}" for k in ("l1", "psnr", "ssim")))
+
+
+@evaluate.command("cut")
+@unpaired_eval_options("cut", "CUT checkpoint or run folder.",
+                       "Domain A test images (e.g. testA/), which the model translates.",
+                       "Domain B test images (e.g. testB/), which the translations are compared with.",
+                       "also score G(a) against b (L1/PSNR/SSIM)")
+def cut(checkpoint, dir_a, dir_b, pairs, out, size, device) -> None:
+    """Sliced Wasserstein distance (x 1e3, lower is closer) of the translated --a images to the --b
+    images, both at the training size, and with --pairs L1/PSNR/SSIM against the ground truth.
+    For Inception FID/KID: gantool eval CHECKPOINT --data DIR (testA/ + testB/)."""
+    from gantool.evaluation import evaluate_one_way, results_folder, write_json
+    from gantool.training.device import resolve_device
+    from gantool.translate import load_translator
+
+    if size != "auto" and not size.isdigit():
+        raise click.BadParameter("use auto or a number of pixels", param_hint="--size")
+    a2b = load_translator(checkpoint, resolve_device(device), direction="a2b")
+    if a2b.config.recipe != "cut":
+        raise click.UsageError(f"--checkpoint holds a {a2b.config.recipe} model, not a cut one")
+    result = evaluate_one_way(a2b, dir_a, dir_b, paired=pairs, size=None if size == "auto" else int(size))
+    result["checkpoint"] = str(checkpoint)
+    if out is None:
+        out = results_folder(checkpoint) / "eval_cut.json"
+    write_json(result, out)
+    swd = result["swd_a2b"]
+    click.echo(f"SWD (x 1e3) of {swd['n_translated']} translations to {swd['n_real']} B images at {swd['size']} px: "
+               f"{swd['swd']:.2f} (per level, finest first: "
+               + ", ".join(f"{swd[k]:.2f}" for k in sorted(swd) if k.startswith("swd_level_")) + ")")
+    if pairs:
+        _echo_scores(result)
     click.echo(f"per-image scores: {out}")

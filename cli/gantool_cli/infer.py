@@ -168,7 +168,7 @@ def export(checkpoint, out, format_, direction, bn_stats, no_ema, overwrite) -> 
               help="A translation checkpoint (.pt, run folder, export, or pretrained:NAME from `gantool pretrained "
                    "get`), or a .onnx file from `gantool export --format onnx`, run with ONNX Runtime (on our 2-core "
                    "CPU 1.2-2.9x faster than the fp32 torch path, with more memory; see the README); it says what "
-                   "the model is [default: the newest pix2pix/cyclegan run under ./runs].")
+                   "the model is [default: the newest pix2pix/cyclegan/cut run under ./runs].")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("translated"),
               show_default=True, help="Where outputs go, as <input name>.png (folder structure kept).")
 @click.option("--size", default="auto", show_default=True,
@@ -183,7 +183,7 @@ def export(checkpoint, out, format_, direction, bn_stats, no_ema, overwrite) -> 
               help="Batch-norm statistics: from training (running), per image (batch), or batch when trained "
                    "with batch size 1 (auto; an ONNX file: as exported).")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]),
-              help="CycleGAN: A -> B with G, or B -> A with F. pix2pix has only its training direction (a2b). "
+              help="CycleGAN: A -> B with G, or B -> A with F. pix2pix and CUT have only their training direction (a2b). "
                    "[default: a2b; an ONNX file: the direction it was exported with]")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32", show_default=True,
@@ -198,11 +198,11 @@ def export(checkpoint, out, format_, direction, bn_stats, no_ema, overwrite) -> 
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_stats, direction, device, precision,
               channels_last, overwrite, skip_existing, quiet) -> None:
-    """Translate INPUT images (files and folders, any size) with a trained pix2pix or CycleGAN model.
+    """Translate INPUT images (files and folders, any size) with a trained pix2pix, CycleGAN or CUT model.
 
     \b
     Examples:
-      gantool translate photo.jpg                        # the newest pix2pix/cyclegan run under ./runs
+      gantool translate photo.jpg                        # the newest pix2pix/cyclegan/cut run under ./runs
       gantool translate sketch.png --checkpoint pretrained:edges2shoes
       gantool translate photo.jpg --checkpoint runs/pix2pix
       gantool translate maps/val/ --checkpoint runs/maps --out-dir maps_out --batch-size 8

@@ -228,37 +228,79 @@ def pix2pix(ctx, data_dir, direction, size, generator, val_dir, val_fraction, pr
     start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc, check_new_run)
 
 
+def unpaired_data_options(func: Any) -> Any:
+    """The data options of the unpaired recipes (cyclegan, cut)."""
+    options = [
+        config_option("--a", "dir_a", key="data.root", shown=False, to_config=str,
+                      type=click.Path(exists=True, file_okay=False, path_type=Path),
+                      help="Domain A images (searched recursively), e.g. day/."),
+        config_option("--b", "dir_b", key="data.root_b", shown=False, to_config=str,
+                      type=click.Path(exists=True, file_okay=False, path_type=Path),
+                      help="Domain B images (searched recursively), e.g. night/; any number, unrelated to A's."),
+        config_option("--data", "data_dir", key="data.root", shown=False, to_config=str,
+                      type=click.Path(exists=True, file_okay=False, path_type=Path),
+                      help="Or one folder in the CycleGAN layout, with trainA/ and trainB/."),
+        config_option("--size", key="data.image_size", type=click.IntRange(min=8), help="Training crop size in pixels."),
+        config_option("--epochs", key="train.epochs", type=click.IntRange(min=0),
+                      help="Passes over the data at a constant learning rate."),
+        config_option("--decay-epochs", key="train.decay_epochs", type=click.IntRange(min=0),
+                      help="Further passes with the learning rate decaying linearly to 0."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def unpaired_channel_options(func: Any) -> Any:
+    options = [
+        config_option("--channels-a", key="data.channels", type=click.Choice(["1", "3"]), to_config=_channels,
+                      help="Channels of domain A images."),
+        config_option("--channels-b", key="data.channels_b", type=click.Choice(["1", "3"]), to_config=_channels,
+                      describe=lambda value, cfg: "as A" if value is None else str(value),
+                      help="Channels of domain B images."),
+        config_option("--norm", key="model.norm", type=click.Choice(["batch", "syncbatch", "instance", "none"]),
+                      help="Normalisation layers of G and D; syncbatch is batch norm with statistics over all "
+                           "processes of a --nproc / torchrun run."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def unpaired_values(ctx: click.Context, dir_a: Any, dir_b: Any, data_dir: Any, steps: Any, epochs: Any,
+                    decay_epochs: Any) -> dict[str, Any]:
+    """The config values of an unpaired recipe's options, after checking that they fit together."""
+    if data_dir is not None and (dir_a is not None or dir_b is not None):
+        raise click.UsageError("give either --data DIR or --a DIR --b DIR, not both")
+    if (dir_a is None) != (dir_b is None):
+        raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
+    if steps is not None and (epochs is not None or decay_epochs is not None):
+        raise click.UsageError("give the training length as --steps or as --epochs/--decay-epochs, not both")
+    values = given_values(ctx)
+    if data_dir is not None:  # --data holds both domains: a domain B folder from a --config must not linger
+        values["data.root_b"] = None
+    return values
+
+
+def check_unpaired_run(cfg: Any) -> None:
+    if not cfg.data.root:
+        raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
+
+
+UNPAIRED_HELD_OUT = "images in the CycleGAN layout (testA/ + testB/, or A/ + B/)"
+
+
 @train.command("cyclegan")
-@config_option("--a", "dir_a", key="data.root", shown=False, to_config=str,
-               type=click.Path(exists=True, file_okay=False, path_type=Path),
-               help="Domain A images (searched recursively), e.g. day/.")
-@config_option("--b", "dir_b", key="data.root_b", shown=False, to_config=str,
-               type=click.Path(exists=True, file_okay=False, path_type=Path),
-               help="Domain B images (searched recursively), e.g. night/; any number, unrelated to A's.")
-@config_option("--data", "data_dir", key="data.root", shown=False, to_config=str,
-               type=click.Path(exists=True, file_okay=False, path_type=Path),
-               help="Or one folder in the CycleGAN layout, with trainA/ and trainB/.")
-@config_option("--size", key="data.image_size", type=click.IntRange(min=8), help="Training crop size in pixels.")
+@unpaired_data_options
 @config_option("--generator", key="model.generator",
                type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"]),
                note="the reference uses resnet_6blocks at 128 px", help="Generator architecture.")
-@config_option("--epochs", key="train.epochs", type=click.IntRange(min=0),
-               help="Passes over the data at a constant learning rate.")
-@config_option("--decay-epochs", key="train.decay_epochs", type=click.IntRange(min=0),
-               help="Further passes with the learning rate decaying linearly to 0.")
 @config_option("--lambda-cycle", key=("model.lambda_a", "model.lambda_b"), type=click.FloatRange(min=0),
                help="Weight of both cycle-consistency losses, A->B->A and B->A->B.")
 @config_option("--lambda-identity", key="model.lambda_identity", type=click.FloatRange(min=0),
                help="Identity loss weight relative to --lambda-cycle; 0 turns it off.")
-@translation_data_options("images in the CycleGAN layout (testA/ + testB/, or A/ + B/)",
-                          "their cycle-reconstruction L1", "drawn independently per domain")
-@config_option("--channels-a", key="data.channels", type=click.Choice(["1", "3"]), to_config=_channels,
-               help="Channels of domain A images.")
-@config_option("--channels-b", key="data.channels_b", type=click.Choice(["1", "3"]), to_config=_channels,
-               describe=lambda value, cfg: "as A" if value is None else str(value), help="Channels of domain B images.")
-@config_option("--norm", key="model.norm", type=click.Choice(["batch", "syncbatch", "instance", "none"]),
-               help="Normalisation layers of G and D; syncbatch is batch norm with statistics over all processes "
-                    "of a --nproc / torchrun run.")
+@translation_data_options(UNPAIRED_HELD_OUT, "their cycle-reconstruction L1", "drawn independently per domain")
+@unpaired_channel_options
 @common_train_options
 @click.pass_context
 def cyclegan(ctx, dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs, lambda_cycle, lambda_identity,
@@ -276,18 +318,58 @@ def cyclegan(ctx, dir_a, dir_b, data_dir, size, generator, epochs, decay_epochs,
       gantool train cyclegan --data horse2zebra/ --size 128 --generator resnet_6blocks --epochs 50 --decay-epochs 50
       gantool train cyclegan --resume runs/cyclegan        # continue, from the run folder alone
     """
-    if data_dir is not None and (dir_a is not None or dir_b is not None):
-        raise click.UsageError("give either --data DIR or --a DIR --b DIR, not both")
-    if (dir_a is None) != (dir_b is None):
-        raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
-    if steps is not None and (epochs is not None or decay_epochs is not None):
-        raise click.UsageError("give the training length as --steps or as --epochs/--decay-epochs, not both")
-    values = given_values(ctx)
-    if data_dir is not None:  # --data holds both domains: a domain B folder from a --config must not linger
-        values["data.root_b"] = None
+    values = unpaired_values(ctx, dir_a, dir_b, data_dir, steps, epochs, decay_epochs)
+    start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc,
+                    check_unpaired_run)
 
-    def check_new_run(cfg) -> None:
-        if not cfg.data.root:
-            raise click.UsageError("give the two domains: --a DIR --b DIR (or --data DIR with trainA/ and trainB/)")
 
-    start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc, check_new_run)
+def _mode_setting(key: str) -> Any:
+    def describe(value: Any, cfg: Any) -> str:
+        from gantool.recipes.cut import MODES
+
+        if value is not None:
+            return str(value)
+        return ", ".join(f"{MODES[mode][key]} for --mode {mode}" for mode in MODES)
+    return describe
+
+
+@train.command("cut")
+@unpaired_data_options
+@config_option("--mode", key="model.mode", type=click.Choice(["cut", "fastcut"]),
+               help="cut: PatchNCE weight 1 plus the identity term PatchNCE(b, G(b)); fastcut: weight 10, no "
+                    "identity term, flip-equivariance, and (unless --epochs/--decay-epochs/--steps say otherwise) "
+                    "150 + 50 epochs instead of 200 + 200.")
+@config_option("--generator", key="model.generator", type=click.Choice(["resnet_9blocks", "resnet_6blocks"]),
+               help="Generator architecture (PatchNCE reads layers 0,4,8,12,16 of its encoder).")
+@config_option("--lambda-nce", key="model.lambda_nce", type=click.FloatRange(min=0), describe=_mode_setting("lambda_nce"),
+               help="Weight of the PatchNCE loss.")
+@translation_data_options(UNPAIRED_HELD_OUT, "the sliced Wasserstein distance of their translations to B",
+                          "drawn independently per domain")
+@unpaired_channel_options
+@common_train_options
+@click.pass_context
+def cut(ctx, dir_a, dir_b, data_dir, size, epochs, decay_epochs, mode, generator, lambda_nce, val_dir, val_fraction,
+        preprocess, no_flip, objective, channels_a, channels_b, norm, config_file, steps, batch_size, workers, out,
+        resume, init_from, device, precision, seed, logger, strict, nproc, overrides, quiet, dry_run) -> None:
+    """CUT / FastCUT: one-way unpaired translation A -> B with one generator, one PatchGAN and
+    the patchwise contrastive loss PatchNCE (Park et al. 2020); about half CycleGAN's time per step.
+
+    Training length is counted in epochs (passes over the larger domain) by default; --steps
+    counts generator updates instead, with the learning rate decaying over the second half.
+
+    \b
+    Examples:
+      gantool train cut --a horses/ --b zebras/
+      gantool train cut --data horse2zebra/ --mode fastcut
+      gantool train cut --config configs/cut_horse2zebra.yaml --data horse2zebra/
+      gantool train cut --resume runs/cut                  # continue, from the run folder alone
+    """
+    values = unpaired_values(ctx, dir_a, dir_b, data_dir, steps, epochs, decay_epochs)
+    lengths = ("train.steps", "train.epochs", "train.decay_epochs")
+    if mode is not None and resume is None and not any(k in values or any(o.startswith(k + "=") for o in overrides)
+                                                      for k in lengths):
+        from gantool.recipes.cut import MODES
+
+        values["train.epochs"], values["train.decay_epochs"] = MODES[mode]["epochs"], MODES[mode]["decay_epochs"]
+    start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc,
+                    check_unpaired_run)

@@ -1,5 +1,6 @@
 """Evaluation of translation: per-image L1, PSNR, SSIM against ground truth (pix2pix, or CycleGAN
-test sets with pairs) and of CycleGAN's cycle reconstructions."""
+and CUT test sets with pairs), CycleGAN's cycle reconstructions, and the sliced Wasserstein
+distance of a one-way model's translations to the target domain (CUT)."""
 
 from __future__ import annotations
 
@@ -83,16 +84,49 @@ def evaluate_cycle(a2b: Translator, b2a: Translator, dir_a: str | Path, dir_b: s
                 progress(1)
         results[f"cycle_{name}"] = {"n": len(rows), "summary": summarise(rows), "images": rows}
     if paired:
-        for name, translator, flip in (("a2b", a2b, False), ("b2a", b2a, True)):
-            rows = []
-            for file_a, file_b in match_by_name(Path(dir_a), Path(dir_b)):
-                source, target = (file_b, file_a) if flip else (file_a, file_b)
-                output = translator(load_tensor(source, translator.in_channels), size=size).cpu()
-                rows.append({"file": str(source), **_scores(output, load_tensor(target, translator.out_channels))})
-                if progress:
-                    progress(1)
-            results[f"paired_{name}"] = {"n": len(rows), "summary": summarise(rows), "images": rows}
+        results["paired_a2b"] = paired_scores(a2b, dir_a, dir_b, False, size, progress)
+        results["paired_b2a"] = paired_scores(b2a, dir_a, dir_b, True, size, progress)
     return results
+
+
+def paired_scores(translator: Translator, dir_a: str | Path, dir_b: str | Path, from_b: bool = False,
+                  size: int | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """L1/PSNR/SSIM of the translations of --a's files (of --b's with `from_b`) against the files of
+    the other folder with the same names."""
+    rows = []
+    for file_a, file_b in match_by_name(Path(dir_a), Path(dir_b)):
+        source, target = (file_b, file_a) if from_b else (file_a, file_b)
+        output = translator(load_tensor(source, translator.in_channels), size=size).cpu()
+        rows.append({"file": str(source), **_scores(output, load_tensor(target, translator.out_channels))})
+        if progress:
+            progress(1)
+    return {"n": len(rows), "summary": summarise(rows), "images": rows}
+
+
+def evaluate_one_way(a2b: Translator, dir_a: str | Path, dir_b: str | Path, paired: bool = False,
+                     size: int | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Test scores of a one-way model (CUT): the sliced Wasserstein distance of the translations of
+    --a's images to --b's images (both at the model's training size), and with `paired` (files
+    correspond by name) L1/PSNR/SSIM of each translation against its ground truth."""
+    from gantool.metrics.swd import swd
+
+    side = a2b.config.data.image_size
+    files_a, files_b = domain_images(dir_a, "A"), domain_images(dir_b, "B")
+    fakes = []
+    for path in files_a:
+        fakes.append(_resized(a2b(load_tensor(path, a2b.in_channels), size=size).cpu(), side))
+        if progress:
+            progress(1)
+    reals = torch.cat([_resized(load_tensor(path, a2b.out_channels), side) for path in files_b])
+    results: dict[str, Any] = {"swd_a2b": {"n_translated": len(fakes), "n_real": len(reals), "size": side,
+                                           **swd(torch.cat(fakes), reals)}}
+    if paired:
+        results["paired_a2b"] = paired_scores(a2b, dir_a, dir_b, False, size, progress)
+    return results
+
+
+def _resized(images: Tensor, side: int) -> Tensor:
+    return F.interpolate(images, size=(side, side), mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
 def results_folder(checkpoint: str | Path) -> Path:

@@ -109,7 +109,7 @@ def _evaluation_section(run_dir: Path) -> list[str]:
 
     parts = ["<h2>Evaluation</h2>"]
     found = False
-    for name in ("eval.json", "eval_pix2pix.json", "eval_cyclegan.json"):
+    for name in ("eval.json", "eval_pix2pix.json", "eval_cyclegan.json", "eval_cut.json"):
         path = run_dir / name
         if not path.is_file():
             continue

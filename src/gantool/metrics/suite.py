@@ -3,9 +3,11 @@
 Each metric is registered with the recipes it applies to and whether it runs by default. Digit
 models (cgan with 10 classes, gan at 28x28 grayscale) get the judge's metrics (FID/KID in the
 judge's feature space, class coverage), the Parzen estimate and the memorisation check, and
-Inception FID/KID on request; other gan models Inception FID/KID against the images of --data; pix2pix models their paired L1/PSNR/SSIM and
-CycleGAN models their cycle-reconstruction scores, both with Inception FID/KID of translated
-against real target-domain images. Every FID/KID result names its feature extractor; without
+Inception FID/KID on request; other gan models Inception FID/KID against the images of --data;
+pix2pix models their paired L1/PSNR/SSIM, CycleGAN models their cycle-reconstruction scores and
+CUT models the sliced Wasserstein distance of their translations (A -> B only) to B, all with
+Inception FID/KID of translated against real target-domain images. Every FID/KID result names
+its feature extractor; without
 Inception weights those results say "unavailable" and why. Results are one JSON
 object, which the command writes as eval.json and appends to eval.jsonl in the run folder.
 """
@@ -185,7 +187,7 @@ def _judge_distances(ctx: EvalContext) -> dict[str, Any]:
     return ctx.once("judge_distances", make)
 
 
-@metric("fid", ("cgan", "gan", "pix2pix", "cyclegan"))
+@metric("fid", ("cgan", "gan", "pix2pix", "cyclegan", "cut"))
 def _fid(ctx: EvalContext) -> dict[str, Any]:
     if ctx.recipe == "gan" and not _digit_model(ctx):
         from gantool.metrics.unconditional import inception_unconditional
@@ -197,7 +199,7 @@ def _fid(ctx: EvalContext) -> dict[str, Any]:
             "n_generated": d["n_generated"], "n_real": d["n_real"]}
 
 
-@metric("kid", ("cgan", "gan", "pix2pix", "cyclegan"))
+@metric("kid", ("cgan", "gan", "pix2pix", "cyclegan", "cut"))
 def _kid(ctx: EvalContext) -> dict[str, Any]:
     if ctx.recipe == "gan" and not _digit_model(ctx):
         from gantool.metrics.unconditional import inception_unconditional
@@ -266,12 +268,13 @@ def _translation_features(ctx: EvalContext, extractor) -> dict[str, tuple[torch.
             real = torch.cat([extractor(target) for _, _, target in translations])
             return {direction: (fake, real)}
         if ctx.data is None:
-            raise GantoolError("FID/KID of a cyclegan model need test images: pass --data DIR with testA/ and testB/")
+            raise GantoolError(f"FID/KID of a {ctx.recipe} model need test images: pass --data DIR with testA/ and testB/")
         from gantool.data.unpaired import domain_folders, domain_images
 
         folders = dict(zip("AB", domain_folders(ctx.data, split="test")))
         result = {}
-        for direction, source, target in (("a2b", "A", "B"), ("b2a", "B", "A")):
+        directions = (("a2b", "A", "B"), ("b2a", "B", "A"))[:1 if ctx.recipe == "cut" else 2]  # CUT: one way
+        for direction, source, target in directions:
             translator = load_translator(ctx.checkpoint, ctx.device, direction=direction)
             fake = torch.cat([extractor(translator(load_tensor(path, translator.in_channels)).cpu())
                               for path in domain_images(folders[source], source)])
@@ -364,6 +367,18 @@ def _paired(ctx: EvalContext) -> dict[str, Any]:
     direction, translations = _paired_translations(ctx)
     result = score_pairs(translations, direction)
     return {"n": result["n"], "direction": result["direction"], "summary": result["summary"]}
+
+
+@metric("swd", ("cut",))
+def _swd(ctx: EvalContext) -> dict[str, Any]:
+    from gantool.data.unpaired import domain_folders
+    from gantool.evaluation import evaluate_one_way
+    from gantool.translate import load_translator
+
+    if ctx.data is None:
+        raise GantoolError("the SWD of a cut model needs test images: pass --data DIR with testA/ and testB/")
+    folder_a, folder_b = domain_folders(ctx.data, split="test")
+    return evaluate_one_way(load_translator(ctx.checkpoint, ctx.device), folder_a, folder_b)["swd_a2b"]
 
 
 @metric("cycle", ("cyclegan",))

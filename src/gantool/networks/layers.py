@@ -59,14 +59,19 @@ def norm_layer(name: str, channels: int) -> nn.Module:
     raise GantoolError(f"unknown norm {name!r}; valid: {', '.join(NORMS)}")
 
 
-def init_weights(module: nn.Module, std: float = 0.02) -> None:
-    """DCGAN / pix2pix initialisation: conv and linear weights ~ N(0, std), norm scales ~ N(1, std)."""
+def init_weights(module: nn.Module, std: float = 0.02, kind: str = "normal") -> None:
+    """DCGAN / pix2pix initialisation: conv and linear weights ~ N(0, std), norm scales ~ N(1, std).
+    `kind="xavier"`: conv and linear weights Xavier-normal with gain `std` (CUT's reference default)."""
+    if kind not in ("normal", "xavier"):
+        raise GantoolError(f"unknown initialisation {kind!r}; valid: normal, xavier")
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            if parametrize.is_parametrized(m, "weight"):  # spectral norm: init the raw weight
-                nn.init.normal_(m.parametrizations.weight.original, 0.0, std)
+            # spectral norm: init the raw weight
+            weight = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            if kind == "xavier":
+                nn.init.xavier_normal_(weight, gain=std)
             else:
-                nn.init.normal_(m.weight, 0.0, std)
+                nn.init.normal_(weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d) and m.weight is not None:

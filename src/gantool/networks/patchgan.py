@@ -1,6 +1,8 @@
 """PatchGAN discriminators (Isola et al. 2017): a grid of real/fake logits, one per image patch.
 
 `patchgan` with n_layers=3 judges 70x70 patches; `pixel` (1x1 convolutions) judges single pixels.
+`antialias=True` is the PatchGAN of CUT's reference: each stride-2 convolution becomes a stride-1
+convolution followed by a binomial blur-and-subsample (networks/antialias.py); same output size.
 For pix2pix the input is the source and the (real or generated) target concatenated on channels.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gantool.networks.antialias import BlurDownsample
 from gantool.networks.layers import init_weights, maybe_spectral_norm, norm_layer
 from gantool.networks.registry import DISCRIMINATORS
 
@@ -26,18 +29,24 @@ class PatchDiscriminator(nn.Module):
     family = "translation"
 
     def __init__(self, in_channels: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch",
-                 spectral_norm: bool = False) -> None:
+                 spectral_norm: bool = False, antialias: bool = False) -> None:
         super().__init__()
         self.in_channels = in_channels
         use_bias = norm != "batch"
         sn = lambda layer: maybe_spectral_norm(layer, spectral_norm)  # noqa: E731
-        layers: list[nn.Module] = [sn(nn.Conv2d(in_channels, ndf, 4, 2, 1)), nn.LeakyReLU(0.2)]
+        first_stride = 1 if antialias else 2
+        layers: list[nn.Module] = [sn(nn.Conv2d(in_channels, ndf, 4, first_stride, 1)), nn.LeakyReLU(0.2)]
+        if antialias:
+            layers.append(BlurDownsample(ndf))
         width = ndf
         for i in range(1, n_layers + 1):
             new_width = ndf * min(2**i, 8)
-            stride = 2 if i < n_layers else 1
+            downsamples = i < n_layers
+            stride = 2 if downsamples and not antialias else 1
             layers += [sn(nn.Conv2d(width, new_width, 4, stride, 1, bias=use_bias)), norm_layer(norm, new_width),
                        nn.LeakyReLU(0.2)]
+            if downsamples and antialias:
+                layers.append(BlurDownsample(new_width))
             width = new_width
         layers.append(sn(nn.Conv2d(width, 1, 4, 1, 1)))
         self.body = nn.Sequential(*layers)

@@ -116,6 +116,38 @@ def domain_channels(cfg: Config) -> tuple[int, int]:
     return cfg.data.channels, cfg.data.channels_b or cfg.data.channels
 
 
+def unpaired_sample_inputs(cfg: Config, device: Any, train_set: Dataset, val_set: Dataset | None) -> Batch:
+    """The first `train.samples_per_class` items (A and B) of the validation set, else the training set."""
+    source = val_set if val_set is not None else train_set
+    n = min(cfg.train.samples_per_class, len(source))
+    items = [source[(i, i)] for i in range(n)]
+    return {k: torch.stack([item[k] for item in items]).to(device) for k in ("A", "B")}
+
+
+def build_unpaired_data(cfg: Config, recipe: str) -> tuple[Dataset, Dataset | None, dict[str, Any]]:
+    """(training set, validation set or None, metadata) of an unpaired recipe's data config: two
+    folders, or one in the CycleGAN layout; validation from `data.val` or held out per domain."""
+    d = cfg.data
+    if not d.root:
+        raise GantoolError(f"{recipe} needs unpaired data: pass --a DIR --b DIR, or --data DIR with trainA/ and trainB/")
+    folder_a, folder_b = (d.root, d.root_b) if d.root_b else domain_folders(d.root)
+    files_a, files_b = domain_images(folder_a, "A", d.strict), domain_images(folder_b, "B", d.strict)
+    val_a = val_b = None
+    if d.val:
+        val_folder_a, val_folder_b = domain_folders(d.val, split="test")
+        val_a, val_b = domain_images(val_folder_a, "A", d.strict), domain_images(val_folder_b, "B", d.strict)
+    elif d.val_fraction > 0:
+        files_a, val_a = holdout_split(files_a, d.val_fraction, cfg.train.seed)
+        files_b, val_b = holdout_split(files_b, d.val_fraction, cfg.train.seed)
+    ch_a, ch_b = domain_channels(cfg)
+    common = dict(size=d.image_size, channels_a=ch_a, channels_b=ch_b, preprocess=d.preprocess, load_size=d.load_size)
+    train_set = UnpairedImages(files_a, files_b, flip=d.hflip, train=True, **common)
+    val_set = UnpairedImages(val_a, val_b, flip=False, train=False, **common) if val_a else None
+    meta = {"train_images_a": len(files_a), "train_images_b": len(files_b),
+            "folder_a": str(folder_a), "folder_b": str(folder_b)}
+    return train_set, val_set, meta
+
+
 @RECIPES.register("cyclegan")
 class CycleGANRecipe(Recipe):
     name = "cyclegan"
@@ -167,26 +199,7 @@ class CycleGANRecipe(Recipe):
 
     @classmethod
     def build_data(cls, cfg: Config) -> tuple[Dataset, Dataset | None, dict[str, Any]]:
-        d = cfg.data
-        if not d.root:
-            raise GantoolError("cyclegan needs unpaired data: pass --a DIR --b DIR, or --data DIR with trainA/ and trainB/")
-        folder_a, folder_b = (d.root, d.root_b) if d.root_b else domain_folders(d.root)
-        files_a, files_b = domain_images(folder_a, "A", d.strict), domain_images(folder_b, "B", d.strict)
-        val_a = val_b = None
-        if d.val:
-            val_folder_a, val_folder_b = domain_folders(d.val, split="test")
-            val_a, val_b = domain_images(val_folder_a, "A", d.strict), domain_images(val_folder_b, "B", d.strict)
-        elif d.val_fraction > 0:
-            files_a, val_a = holdout_split(files_a, d.val_fraction, cfg.train.seed)
-            files_b, val_b = holdout_split(files_b, d.val_fraction, cfg.train.seed)
-        ch_a, ch_b = domain_channels(cfg)
-        common = dict(size=d.image_size, channels_a=ch_a, channels_b=ch_b, preprocess=d.preprocess,
-                      load_size=d.load_size)
-        train_set = UnpairedImages(files_a, files_b, flip=d.hflip, train=True, **common)
-        val_set = UnpairedImages(val_a, val_b, flip=False, train=False, **common) if val_a else None
-        meta = {"train_images_a": len(files_a), "train_images_b": len(files_b),
-                "folder_a": str(folder_a), "folder_b": str(folder_b)}
-        return train_set, val_set, meta
+        return build_unpaired_data(cfg, "cyclegan")
 
     def generate(self, batch: Batch) -> Batch:
         """Only the translations, which both phases need; the G-only outputs (reconstructions,
@@ -230,10 +243,7 @@ class CycleGANRecipe(Recipe):
             yield adv + sum(cycle.values()), {f"loss_g_adv_{name}": adv.detach(), **_detached(cycle)}
 
     def fixed_sample_inputs(self, device: Any, train_set: Dataset, val_set: Dataset | None) -> Batch:
-        source = val_set if val_set is not None else train_set
-        n = min(self.cfg.train.samples_per_class, len(source))
-        items = [source[(i, i)] for i in range(n)]
-        return {k: torch.stack([item[k] for item in items]).to(device) for k in ("A", "B")}
+        return unpaired_sample_inputs(self.cfg, device, train_set, val_set)
 
     def sample_grid(self, generators: nn.ModuleDict, inputs: Batch) -> tuple[Tensor, int]:
         G, F = generators["G"], generators["F"]
