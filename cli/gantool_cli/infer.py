@@ -34,21 +34,14 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
       gantool generate runs/cgan --label all --n 10 --out grid.png
       gantool generate runs/cgan --label 3 --n 100 --out-dir threes/
     """
-    import torch
-
-    from gantool.inference import grid_rows, load_sampler
+    from gantool.inference import grid_labels, load_sampler
     from gantool.trainer import resolve_device
     from gantool.utils import save_image_grid, save_png, to_uint8
 
     if out is not None and out_dir is not None:
         raise click.UsageError("give --out (one grid) or --out-dir (one file per sample), not both")
     sampler = load_sampler(checkpoint, resolve_device(device))
-    if label == "all":
-        labels = torch.arange(sampler.num_classes).repeat_interleave(count)
-        per_row = count
-    else:
-        labels = torch.full((count,), sampler.label_index(label), dtype=torch.long)
-        per_row = grid_rows(count)
+    labels, per_row = grid_labels(sampler, label, count)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         names = [f"{sampler.class_names[int(c)]}_{i:05d}.png" for i, c in enumerate(labels)]
@@ -81,19 +74,13 @@ def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwr
 
     Each row morphs one random code into another while the class stays fixed.
     """
-    import torch
-
-    from gantool.inference import interpolation_codes, load_sampler
+    from gantool.inference import interpolation_walks, load_sampler
     from gantool.trainer import resolve_device
     from gantool.utils import save_image_grid
 
     _check_writable(out, overwrite)
     sampler = load_sampler(checkpoint, resolve_device(device))
-    index = sampler.label_index(label)
-    ends = sampler.noise(2 * pairs, seed)
-    modes = ["linear", "slerp"] if mode == "both" else [mode]
-    codes = torch.cat([interpolation_codes(ends[2 * p], ends[2 * p + 1], steps, m) for p in range(pairs) for m in modes])
-    labels = torch.full((len(codes),), index, dtype=torch.long)
+    codes, labels, modes = interpolation_walks(sampler, label, steps, pairs, mode, seed)
     save_image_grid(sampler.sample(labels, z=codes), out, steps)
     click.echo(f"wrote {out} ({pairs * len(modes)} rows of {steps}: {', '.join(modes)})")
 
