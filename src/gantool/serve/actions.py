@@ -37,9 +37,16 @@ class Outputs:
     def temporary(cls) -> "Outputs":
         return cls(Path(tempfile.mkdtemp(prefix="gantool-serve-")))
 
+    @property
+    def examples(self) -> Path:
+        """Example inputs, kept for the page's life."""
+        return self.root / "examples"
+
     def new_folder(self) -> Path:
         now = time.time()
         for old in self.root.iterdir():
+            if old == self.examples:
+                continue
             try:
                 if now - old.stat().st_mtime > self.keep_s:
                     shutil.rmtree(old, ignore_errors=True)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 from gantool.errors import GantoolError
 from gantool.serve import actions
 from gantool.serve.actions import Outputs
+from gantool.serve.examples import example_inputs
 from gantool.serve.models import ServedModel
 
 
@@ -130,9 +131,9 @@ def build_app(models: Sequence[ServedModel], max_size: int = 2048, outputs: Outp
     def describe(name):
         return f"*{html.escape(by_name[name].describe())}*" if name in by_name else ""
 
-    def directions(name):
+    def directions(name, current):
         found = list(by_name[name].translators) if name in by_name else ["a2b"]
-        return gr.update(choices=found, value=found[0])
+        return gr.update(choices=found, value=current if current in found else found[0])
 
     def blank_canvas(name):
         from PIL import Image
@@ -162,7 +163,8 @@ def build_app(models: Sequence[ServedModel], max_size: int = 2048, outputs: Outp
                                                label=f"Input image (up to {max_size} px on a side)",
                                                elem_id="translate-input")
                             with gr.Row():
-                                t_direction = gr.Radio(list(first.translators), value=next(iter(first.translators)),
+                                every_direction = sorted({d for m in translators for d in m.translators})
+                                t_direction = gr.Radio(every_direction, value=next(iter(first.translators)),
                                                        label="Direction")
                                 t_bn = gr.Radio(["auto", "running", "batch"], value="auto",
                                                 label="Batch-norm statistics (pix2pix)")
@@ -171,8 +173,12 @@ def build_app(models: Sequence[ServedModel], max_size: int = 2048, outputs: Outp
                         t_output = gr.Image(type="filepath", format="png", label="Output (the input's size)",
                                             interactive=False, buttons=["download", "fullscreen"],
                                             elem_id="translate-output")
+                    examples = [[str(path), m.name, direction] for m in translators
+                                for path, direction in example_inputs(m, outputs.examples)]
+                    if examples:
+                        gr.Examples(examples[:12], [t_input, t_model, t_direction], label="Examples from the models' data")
                     t_model.change(describe, t_model, t_about, queue=False, api_visibility="private")
-                    t_model.change(directions, t_model, t_direction, queue=False, api_visibility="private")
+                    t_model.change(directions, [t_model, t_direction], t_direction, queue=False, api_visibility="private")
                     t_button.click(guard(run_translate), [t_input, t_model, t_direction, t_dropout, t_bn], t_output,
                                    api_name="translate", preprocess=False, **queued)
 
@@ -197,7 +203,7 @@ def build_app(models: Sequence[ServedModel], max_size: int = 2048, outputs: Outp
                         s_output = gr.Image(type="filepath", format="png", label="Output", interactive=False,
                                             buttons=["download", "fullscreen"], elem_id="sketch-output")
                     s_model.change(describe, s_model, s_about, queue=False, api_visibility="private")
-                    s_model.change(directions, s_model, s_direction, queue=False, api_visibility="private")
+                    s_model.change(directions, [s_model, s_direction], s_direction, queue=False, api_visibility="private")
                     s_model.change(blank_canvas, s_model, s_canvas, queue=False, api_visibility="private")
                     sketch_fn = guard(run_sketch)
                     s_button.click(sketch_fn, [s_canvas, s_model, s_direction], s_output, api_name="sketch", **queued)
