@@ -359,6 +359,33 @@ class Page:
         self.page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle())
         return image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
 
+    def draw_stroke(self, attempts: int = 4) -> None:
+        """A diagonal stroke on the sketch canvas, then its button (strokes also go through as they
+        are drawn). The canvas starts drawing once its background has loaded, which a busy machine
+        delays: a stroke made before that leaves it empty, and the page says so; then draw again."""
+        canvas = self.page.locator("#sketch-input canvas").first
+        canvas.wait_for()
+        self.page.wait_for_load_state("networkidle")
+        for _ in range(attempts):
+            box = canvas.bounding_box()
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            self.page.mouse.move(x - 80, y - 60)
+            self.page.mouse.down()
+            for step in range(1, 21):
+                self.page.mouse.move(x - 80 + 8 * step, y - 60 + 6 * step)
+            self.page.mouse.up()
+            self.page.click("#sketch-button")
+            empty = self.page.get_by_text("the canvas is empty")
+            done = self.page.locator("#sketch-output img")
+            self.page.wait_for_function(
+                "() => document.querySelector('#sketch-output img') || document.body.innerText.includes("
+                "'the canvas is empty')", timeout=60_000)
+            if done.count():
+                return
+            for close in self.page.locator(".toast-close").all():  # close the message, then draw again
+                close.click()
+            empty.first.wait_for(state="detached", timeout=30_000)
+
     def upload(self, path: Path) -> None:
         self.page.locator("#translate-input input[type=file]").set_input_files(str(path))
         self.page.locator("#translate-input img").first.wait_for(state="attached")
@@ -388,21 +415,13 @@ def test_every_tab_in_a_browser(served, browser, tmp_path):
     screenshot(view, shots / "translate.png")
     view.page.get_by_text("Examples from the models' data").first.wait_for()
     view.page.locator("table tbody tr").first.click()  # an example input from the model's own data
+    small = "(where) => [...document.querySelectorAll(where + ' img')].some(i => i.naturalWidth && i.naturalWidth < 256)"
+    view.page.wait_for_function(small, arg="#translate-input")  # the models' training images are small
     view.page.click("#translate-button")
-    view.page.wait_for_function(  # the examples are the models' small training images
-        "() => [...document.querySelectorAll('#translate-output img')].some(i => i.naturalWidth && i.naturalWidth < 256)")
+    view.page.wait_for_function(small, arg="#translate-output")
 
     view.tab("Sketch")
-    canvas = view.page.locator("#sketch-input canvas").first
-    canvas.wait_for()
-    box = canvas.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    view.page.mouse.move(x - 80, y - 60)
-    view.page.mouse.down()
-    for step in range(1, 21):
-        view.page.mouse.move(x - 80 + 8 * step, y - 60 + 6 * step)
-    view.page.mouse.up()
-    view.page.click("#sketch-button")  # strokes also go through as they are drawn; the button is the sure way
+    view.draw_stroke()
     assert view.output_size("#sketch-output") == [64, 64]  # the model's training size: the canvas's
     screenshot(view, shots / "sketch.png")
 
