@@ -7,7 +7,8 @@ matter for speed): pix2pix unet_256 (edges2shoes, facades) and CycleGAN resnet_9
 (horse2zebra), ngf 64. Starts `gantool serve runs/`, then for each model opens the page, uploads
 a 256x256 image, clicks Translate and waits until the output image has loaded. Reports the
 server's start (models loaded, listening), the page's load, the first request (click to output
-shown), later requests, and the whole from opening the page to the first output.
+shown), later requests, the whole from opening the page to the first output, and as the
+yardstick of the same run the library's own translation of the image (decode, network, PNG).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -111,10 +113,35 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+    for label, name in models.items():  # the yardstick: the same translation in this process, no page
+        result["models"][label]["library_translate_s"] = _library_seconds(root / name, images[0], args.precision)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+
+
+def _library_seconds(checkpoint: Path, image: Path, precision: str) -> float:
+    """Median seconds of `gantool translate`'s call for one image (decode, network, PNG encode)."""
+    from gantool.translate import load_translator, read_for
+    from gantool.utils import save_png, to_uint8
+
+    translator = load_translator(checkpoint, "cpu", precision=precision)
+    times: list[float] = []
+
+    def run() -> None:
+        for _ in range(3):
+            started = time.perf_counter()
+            output = to_uint8(translator(read_for(translator, image)))[0]
+            save_png(output, Path(tempfile.mkdtemp()) / "out.png")
+            times.append(time.perf_counter() - started)
+
+    # in a worker thread, as the server runs it: on our oversubscribed 2 cores the main thread's
+    # OpenMP team ran the same call 5x slower (6.9 against 1.2 s at load 20), which is not the page's doing
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    return round(sorted(times)[1], 2)
 
 
 def _choose_model(page, name: str) -> None:

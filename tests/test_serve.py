@@ -192,6 +192,9 @@ def test_models_are_found_newest_first_and_published_ones_by_name(served, tmp_pa
     for age, name in enumerate(["p2p", "cg", "cgan"]):  # copies share a time stamp: set the training order
         os.utime(runs / name / "checkpoints" / "latest.pt", (1e9 + age, 1e9 + age))
     assert [name for name, _, _ in find_checkpoints([runs])] == [f"{runs}/cgan", f"{runs}/cg", f"{runs}/p2p"]
+    found = find_checkpoints([runs, runs / "cgan", runs / "p2p" / "checkpoints" / "latest.pt"])  # each once
+    assert [(name, explicit) for name, _, explicit in found] == [(f"{runs}/cgan", True), (f"{runs}/cg", False),
+                                                                (f"{runs}/p2p", True)]
 
     cache_dir().mkdir(parents=True)
     shutil.copy(runs / "p2p" / "checkpoints" / "latest.pt", cache_dir() / "edges2shoes.pt")

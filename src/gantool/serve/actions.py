@@ -6,6 +6,7 @@ same library calls, the same `save_png` / `save_image_grid`), into a folder of i
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 import time
@@ -35,7 +36,10 @@ class Outputs:
 
     @classmethod
     def temporary(cls) -> "Outputs":
-        return cls(Path(tempfile.mkdtemp(prefix="gantool-serve-")))
+        """A new temporary folder, removed when the process exits."""
+        root = Path(tempfile.mkdtemp(prefix="gantool-serve-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        return cls(root)
 
     @property
     def examples(self) -> Path:

@@ -180,6 +180,6 @@ def launch(app: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = Tr
     """Serve `app` with the safe defaults (see the module docstring); `block` False returns at once."""
     outputs = getattr(app, "gantool_outputs", None)
     return app.launch(server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False,
-                      mcp_server=False, pwa=False, enable_monitoring=False, show_error=False,
+                      mcp_server=False, pwa=False, enable_monitoring=False, show_error=False, run_history=False,
                       max_file_size=max_file_size, prevent_thread_lock=not block, quiet=quiet,
                       allowed_paths=[str(outputs.root)] if outputs else None)

@@ -78,6 +78,7 @@ def find_checkpoints(specs: Iterable[str | Path]) -> list[tuple[str, Path, bool]
     """(shown name, checkpoint or export path, given explicitly) for each spec: a checkpoint file,
     a run folder, an exported generator folder, `pretrained:NAME`, or a folder of runs (every
     run's latest checkpoint under it, newest first). Duplicates are kept once."""
+    from gantool.checkpoint import resolve_checkpoint_path
     from gantool.pretrained import PREFIX, resolve
     from gantool.run import run_checkpoints
 
@@ -100,8 +101,11 @@ def find_checkpoints(specs: Iterable[str | Path]) -> list[tuple[str, Path, bool]
                                "model; train one first, or give a checkpoint file")
         found += [(str(Path(text) / latest.parent.parent.relative_to(path)), latest, False) for latest in runs]
     unique: dict[Path, tuple[str, Path, bool]] = {}
-    for name, path, explicit in found:
-        unique.setdefault(path.resolve(), (name, path, explicit))
+    for name, path, explicit in found:  # runs/ and runs/cgan both give runs/cgan/checkpoints/latest.pt
+        key = path if (path / "generator.json").is_file() else resolve_checkpoint_path(path)
+        first = unique.setdefault(key.resolve(), (name, path, explicit))
+        if explicit and not first[2]:
+            unique[key.resolve()] = (first[0], first[1], True)
     return list(unique.values())
 
 
@@ -132,19 +136,13 @@ def load_models(specs: Iterable[str | Path], device: str = "auto", precision: st
 
     resolved = resolve_device(device)
     models = []
-    names = set()
     for name, path, explicit in find_checkpoints(specs):
         try:
-            model = load_model(name, path, resolved, precision, tile)
+            models.append(load_model(name, path, resolved, precision, tile))
         except GantoolError as err:
             if explicit:
                 raise
             log.warning("skipped %s: %s", name, err)
-            continue
-        while model.name in names:  # two specs that print alike (runs/x and ./runs/x) stay apart
-            model.name += "'"
-        names.add(model.name)
-        models.append(model)
     if not models:
         raise GantoolError("no model to serve: every checkpoint found failed to load (see the warnings above)")
     return models
