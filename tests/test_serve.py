@@ -179,6 +179,14 @@ def test_help_names_the_options():
         assert text in result.output
 
 
+def test_a_taken_port_is_one_line_before_models_load(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", str(tmp_path / "nothing-loaded"), "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in result.output
+
+
 def test_models_are_found_newest_first_and_published_ones_by_name(served, tmp_path, caplog, monkeypatch):
     import logging
 
@@ -198,6 +206,8 @@ def test_models_are_found_newest_first_and_published_ones_by_name(served, tmp_pa
 
     cache_dir().mkdir(parents=True)
     shutil.copy(runs / "p2p" / "checkpoints" / "latest.pt", cache_dir() / "edges2shoes.pt")
+    (sampler,) = load_models([runs / "cgan"], device="cpu")  # named alone
+    assert sampler.kind == "generate" and sampler.sampler.class_names == [str(i) for i in range(10)]
     (model,) = load_models(["pretrained:edges2shoes"], device="cpu")
     assert model.name == "pretrained:edges2shoes" and model.input_kind == "edges" and "edge lines" in model.expects
     with pytest.raises(GantoolError, match="gantool pretrained get day2night"):

@@ -175,9 +175,23 @@ def build_app(models: Sequence[ServedModel], max_size: int = 2048, outputs: Outp
     return app
 
 
+def check_port(host: str, port: int) -> None:
+    """An error now, before models load, when `host:port` cannot be listened on."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as err:
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        raise GantoolError(f"cannot listen on {host}:{port} ({reason}): another server has the port, "
+                           "or the address is not this machine's; choose another --port or --host") from None
+
+
 def launch(app: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = True, quiet: bool = False,
            max_file_size: str = "200mb") -> Any:
     """Serve `app` with the safe defaults (see the module docstring); `block` False returns at once."""
+    check_port(host, port)
     outputs = getattr(app, "gantool_outputs", None)
     return app.launch(server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False,
                       mcp_server=False, pwa=False, enable_monitoring=False, show_error=False, run_history=False,

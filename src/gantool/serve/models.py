@@ -4,7 +4,7 @@
 
 A model is a translator (pix2pix, CycleGAN, any recipe with translation generators: the Translate
 and Sketch tabs) or a sampler (the class-conditional cgan: the Generate tab). A later sampling
-recipe plugs in by adding its loader to `SAMPLERS`.
+recipe plugs in by adding its loader to `sampler_loaders`.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ from gantool.errors import GantoolError
 
 log = logging.getLogger("gantool")
 
-# recipe -> loader of a sampler (checkpoint, device) -> an object with .sample(labels, z=, seed=),
-# .class_names, .label_index(), .noise() (see gantool.inference.ConditionalSampler)
-SAMPLERS: dict[str, Callable[[Path, torch.device], Any]] = {}
-
-
-def _register_samplers() -> None:
+def sampler_loaders() -> dict[str, Callable[[Path, torch.device], Any]]:
+    """recipe -> loader (checkpoint, device) of an object with .sample(labels, z=, seed=),
+    .class_names, .label_index() and .noise() (see gantool.inference.ConditionalSampler). A later
+    sampling recipe (an unconditional GAN: no class names) adds its loader here."""
     from gantool.inference import load_sampler
 
-    SAMPLERS.setdefault("cgan", load_sampler)
+    return {"cgan": load_sampler}
 
 
 @dataclass
@@ -70,8 +68,7 @@ class ServedModel:
 def served_recipes() -> tuple[str, ...]:
     from gantool.translate import translation_recipes
 
-    _register_samplers()
-    return translation_recipes() + tuple(SAMPLERS)
+    return translation_recipes() + tuple(sampler_loaders())
 
 
 def find_checkpoints(specs: Iterable[str | Path]) -> list[tuple[str, Path, bool]]:
@@ -120,8 +117,8 @@ def load_model(name: str, path: Path, device: torch.device, precision: str = "fp
     if recipe in translation_recipes():
         model.translators = load_translators(path, device, tile=tile, precision=precision)
         model.input_kind = kind or _input_kind(next(iter(model.translators.values())).config)
-    elif recipe in SAMPLERS:
-        model.sampler = SAMPLERS[recipe](path, device)
+    elif recipe in sampler_loaders():
+        model.sampler = sampler_loaders()[recipe](path, device)
     else:
         raise GantoolError(f"{path} holds a {recipe!r} model, which the page cannot show; it serves "
                            f"{', '.join(served_recipes())} models")
