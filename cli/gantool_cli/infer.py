@@ -35,7 +35,7 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
       gantool generate runs/cgan --label 3 --n 100 --out-dir threes/
     """
     from gantool.inference import grid_labels, load_sampler
-    from gantool.trainer import resolve_device
+    from gantool.training.device import resolve_device
     from gantool.utils import save_image_grid, save_png, to_uint8
 
     if out is not None and out_dir is not None:
@@ -75,7 +75,7 @@ def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwr
     Each row morphs one random code into another while the class stays fixed.
     """
     from gantool.inference import interpolation_walks, load_sampler
-    from gantool.trainer import resolve_device
+    from gantool.training.device import resolve_device
     from gantool.utils import save_image_grid
 
     _check_writable(out, overwrite)
@@ -154,7 +154,7 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
     """
     from tqdm.auto import tqdm
 
-    from gantool.trainer import resolve_device
+    from gantool.training.device import resolve_device
     from gantool.translate import batches_by_shape, collect_inputs, load_translator
     from gantool.utils import plan_outputs, save_png, to_uint8
 

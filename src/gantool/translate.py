@@ -49,7 +49,7 @@ class Translator:
     config: Config
     tile: int = 1024
     overlap: int = 64
-    amp_dtype: torch.dtype | None = None  # autocast to bf16/fp16 (see trainer.autocast_dtype); None: fp32
+    amp_dtype: torch.dtype | None = None  # autocast to bf16/fp16 (see training.device.autocast_dtype); None: fp32
     channels_last: bool = False
 
     def set_test_time(self, dropout: bool = False, bn_stats: str = "auto") -> None:
@@ -151,7 +151,7 @@ def load_translators(path: str | Path, device: str | torch.device = "cpu", tile:
     """direction -> translator for every direction the model at `path` holds (or only `direction`,
     with an error that explains why it is missing), loaded once; test-time choices default to
     `set_test_time()`'s and can be changed per call."""
-    from gantool.trainer import autocast_dtype
+    from gantool.training.device import autocast_dtype
 
     amp_dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
     recipes = translation_recipes()

@@ -129,7 +129,7 @@ def load_models(specs: Iterable[str | Path], device: str = "auto", precision: st
                 tile: int = 1024) -> list[ServedModel]:
     """Every model of `specs` (see `find_checkpoints`), loaded on `device`. A model given by name
     that does not load is an error; one found in a folder of runs is skipped with a warning."""
-    from gantool.trainer import resolve_device
+    from gantool.training.device import resolve_device
 
     resolved = resolve_device(device)
     models = []
