@@ -222,6 +222,31 @@ def test_models_are_found_newest_first_and_published_ones_by_name(served, tmp_pa
         load_models([runs / "cg"])  # named: an error
 
 
+def test_an_unconditional_sampler_plugs_into_generate(tmp_path):
+    """What a later recipe without classes offers (no class names) draws grids and walks."""
+    import torch
+
+    from gantool.serve import Outputs, ServedModel
+    from gantool.serve.actions import generate_grid, interpolation_strip
+
+    class Unconditional:
+        class_names: list[str] = []
+
+        def noise(self, n, seed=None):
+            return torch.randn(n, 4, generator=torch.Generator().manual_seed(seed or 0))
+
+        def sample(self, labels, z=None, seed=None):
+            z = self.noise(len(labels), seed) if z is None else z
+            return torch.tanh(z[:, :1, None, None].expand(-1, 1, 8, 8))
+
+    model = ServedModel("gan", tmp_path / "gan.pt", "gan", sampler=Unconditional())
+    assert model.kind == "generate"
+    grid = generate_grid(model, "None", 5, 0, Outputs(tmp_path))  # 5 samples, 3 a row, 2 px apart
+    assert Image.open(grid).size == (3 * 10 + 2, 2 * 10 + 2)
+    strip = interpolation_strip(model, "None", 4, 2, "both", 0, Outputs(tmp_path))  # 2 walks x (linear, slerp)
+    assert Image.open(strip).size == (4 * 10 + 2, 4 * 10 + 2)
+
+
 # ------------------------------------------------------------------ the API gives what the CLI gives
 @pytest.mark.parametrize("model, direction, mode, size, bn_stats", [
     ("p2p", "a2b", "RGB", (70, 90), "auto"),          # padded to the U-Net's multiple, cropped back

@@ -111,7 +111,10 @@ def grid_rows(n: int) -> int:
 
 def grid_labels(sampler: ConditionalSampler, label: str, count: int) -> tuple[Tensor, int]:
     """(labels, images per grid row) for `count` samples of `label`, or with "all" `count` of
-    every class, one row per class (what `gantool generate` draws)."""
+    every class, one row per class (what `gantool generate` draws). A sampler without classes
+    (an unconditional model) gets `count` samples whatever `label` says."""
+    if not sampler.class_names:
+        return torch.zeros(count, dtype=torch.long), grid_rows(count)
     if label == "all":
         return torch.arange(sampler.num_classes).repeat_interleave(count), count
     return torch.full((count,), sampler.label_index(label), dtype=torch.long), grid_rows(count)
@@ -126,7 +129,7 @@ def interpolation_walks(sampler: ConditionalSampler, label: str, steps: int, pai
     pairs, a linear then a slerp row per pair with "both" (what `gantool interpolate` draws)."""
     if mode not in INTERPOLATION_MODES:
         raise GantoolError(f"unknown interpolation {mode!r}; valid: {', '.join(INTERPOLATION_MODES)}")
-    index = sampler.label_index(label)
+    index = sampler.label_index(label) if sampler.class_names else 0  # unconditional: no class to keep
     ends = sampler.noise(2 * pairs, seed)
     modes = ["linear", "slerp"] if mode == "both" else [mode]
     codes = torch.cat([interpolation_codes(ends[2 * p], ends[2 * p + 1], steps, m)
