@@ -187,6 +187,12 @@ def test_a_taken_port_is_one_line_before_models_load(tmp_path):
     assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in result.output
 
 
+def test_without_gradio_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as if the serve extra were not installed
+    result = CliRunner().invoke(cli, ["serve", "runs", "--port", str(_free_port())])
+    assert result.exit_code == 1 and 'the page needs Gradio: pip install -e ".[serve]"' in result.output
+
+
 def test_models_are_found_newest_first_and_published_ones_by_name(served, tmp_path, caplog, monkeypatch):
     import logging
 

@@ -31,9 +31,10 @@ def serve(models, host, port, device, precision, max_size) -> None:
       gantool serve runs/pix2pix --port 8000 --max-size 1024
     """
     from gantool.serve import build_app, launch, load_models
-    from gantool.serve.app import check_port
+    from gantool.serve.app import check_port, import_gradio
 
     check_port(host, port)
+    import_gradio()  # without the serve extra: say so before loading anything
     loaded = load_models(models or ["runs"], device=device, precision=precision)
     for model in loaded:
         click.echo(f"serving {model.describe()} on {model.device}", err=True)
