@@ -36,29 +36,24 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
       gantool generate runs/cgan --label all --n 10 --out grid.png
       gantool generate runs/cgan --label 3 --n 100 --out-dir threes/
     """
-    import torch
-
-    from gantool.inference import grid_rows, load_sampler
+    from gantool.inference import grid_labels, load_sampler
     from gantool.training.device import resolve_device
     from gantool.utils import save_image_grid, save_png, to_uint8
 
     if out is not None and out_dir is not None:
         raise click.UsageError("give --out (one grid) or --out-dir (one file per sample), not both")
     sampler = load_sampler(checkpoint, resolve_device(device))
+    if sampler.num_classes == 0 and label is not None:
+        raise click.UsageError(f"{checkpoint} is an unconditional (gan) model: it has no classes, leave out --label")
+    labels, per_row = grid_labels(sampler, label or "all", count)
     if sampler.num_classes == 0:
-        if label is not None:
-            raise click.UsageError(f"{checkpoint} is an unconditional (gan) model: it has no classes, leave out --label")
         names = [f"sample_{i:05d}.png" for i in range(count)]
-        per_row, draw = grid_rows(count), lambda: sampler.sample(count, seed=seed)
     else:
-        if label in (None, "all"):
-            labels = torch.arange(sampler.num_classes).repeat_interleave(count)
-            per_row = count
-        else:
-            labels = torch.full((count,), sampler.label_index(label), dtype=torch.long)
-            per_row = grid_rows(count)
         names = [f"{sampler.class_names[int(c)]}_{i:05d}.png" for i, c in enumerate(labels)]
-        draw = lambda: sampler.sample(labels, seed=seed)  # noqa: E731
+
+    def draw():  # noqa: ANN202
+        return sampler.sample(labels, seed=seed)
+
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
@@ -94,9 +89,7 @@ def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwr
       gantool interpolate runs/gan --mode linear --pairs 6 --out walks.png
       gantool interpolate runs/cgan --label 3 --out threes.png
     """
-    import torch
-
-    from gantool.inference import interpolation_codes, load_sampler
+    from gantool.inference import interpolation_walks, load_sampler
     from gantool.training.device import resolve_device
     from gantool.utils import save_image_grid
 
@@ -106,14 +99,8 @@ def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwr
         raise click.UsageError(f"{checkpoint} is an unconditional (gan) model: it has no classes, leave out --label")
     if sampler.num_classes > 0 and label is None:
         raise click.UsageError("Missing option '--label': a class-conditional model walks within one class")
-    ends = sampler.noise(2 * pairs, seed)
-    modes = ["linear", "slerp"] if mode == "both" else [mode]
-    codes = torch.cat([interpolation_codes(ends[2 * p], ends[2 * p + 1], steps, m) for p in range(pairs) for m in modes])
-    if sampler.num_classes == 0:
-        images = sampler.sample(z=codes)
-    else:
-        images = sampler.sample(torch.full((len(codes),), sampler.label_index(label), dtype=torch.long), z=codes)
-    save_image_grid(images, out, steps)
+    codes, labels, modes = interpolation_walks(sampler, label, steps, pairs, mode, seed)
+    save_image_grid(sampler.sample(labels, z=codes), out, steps)
     click.echo(f"wrote {out} ({pairs * len(modes)} rows of {steps}: {', '.join(modes)})")
 
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gantool_cli import data, demo, evaluate, infer, interop, pretrained, report, train
+from gantool_cli import data, demo, evaluate, infer, interop, pretrained, report, serve, train
 
 
 class GantoolGroup(click.Group):
@@ -87,6 +87,7 @@ cli.add_command(evaluate.evaluate)
 cli.add_command(report.report)
 cli.add_command(pretrained.pretrained)
 cli.add_command(interop.import_model)
+cli.add_command(serve.serve)
 
 
 if __name__ == "__main__":  # pragma: no cover

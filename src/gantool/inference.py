@@ -74,9 +74,12 @@ class UnconditionalSampler:
         return torch.randn(n, self.z_dim, generator=generator)
 
     @torch.inference_mode()
-    def sample(self, n: int | None = None, z: Tensor | None = None, seed: int | None = None,
+    def sample(self, n: int | Tensor | None = None, z: Tensor | None = None, seed: int | None = None,
                batch_size: int = 256) -> Tensor:
-        """`n` images (or one per row of `z`) in [-1, 1] on the CPU."""
+        """`n` images (or one per row of `z`) in [-1, 1] on the CPU. `n` may also be a tensor of
+        labels, as a class-conditional sampler takes them (`grid_labels`): one image per entry."""
+        if isinstance(n, Tensor):
+            n = len(n)
         if z is None:
             if n is None:
                 raise GantoolError("give the number of samples or their noise vectors")
@@ -141,4 +144,33 @@ def grid_rows(n: int) -> int:
     return max(1, int(math.ceil(math.sqrt(n))))
 
 
-__all__ = ["ConditionalSampler", "UnconditionalSampler", "load_sampler", "interpolation_codes", "slerp", "grid_rows"]
+def grid_labels(sampler: ConditionalSampler, label: str, count: int) -> tuple[Tensor, int]:
+    """(labels, images per grid row) for `count` samples of `label`, or with "all" `count` of
+    every class, one row per class (what `gantool generate` draws). A sampler without classes
+    (an unconditional model) gets `count` samples whatever `label` says."""
+    if not sampler.class_names:
+        return torch.zeros(count, dtype=torch.long), grid_rows(count)
+    if label == "all":
+        return torch.arange(sampler.num_classes).repeat_interleave(count), count
+    return torch.full((count,), sampler.label_index(label), dtype=torch.long), grid_rows(count)
+
+
+INTERPOLATION_MODES = ("both", "linear", "slerp")
+
+
+def interpolation_walks(sampler: ConditionalSampler, label: str, steps: int, pairs: int, mode: str = "both",
+                        seed: int = 0) -> tuple[Tensor, Tensor, list[str]]:
+    """(codes, labels, modes) of `pairs` walks of `steps` codes of one class between random code
+    pairs, a linear then a slerp row per pair with "both" (what `gantool interpolate` draws)."""
+    if mode not in INTERPOLATION_MODES:
+        raise GantoolError(f"unknown interpolation {mode!r}; valid: {', '.join(INTERPOLATION_MODES)}")
+    index = sampler.label_index(label) if sampler.class_names else 0  # unconditional: no class to keep
+    ends = sampler.noise(2 * pairs, seed)
+    modes = ["linear", "slerp"] if mode == "both" else [mode]
+    codes = torch.cat([interpolation_codes(ends[2 * p], ends[2 * p + 1], steps, m)
+                       for p in range(pairs) for m in modes])
+    return codes, torch.full((len(codes),), index, dtype=torch.long), modes
+
+
+__all__ = ["ConditionalSampler", "load_sampler", "interpolation_codes", "slerp", "grid_rows", "grid_labels",
+           "interpolation_walks", "UnconditionalSampler"]

@@ -86,6 +86,12 @@ def _spread(items: list[Path], n: int) -> list[Path]:
     return [items[i] for i in sorted(picks)]
 
 
+def sample_grids(run_dir: str | Path) -> list[Path]:
+    """The run's sample grids over time (samples/step_*.png), at most MAX_SAMPLE_GRIDS spread
+    evenly from the first to the last."""
+    return _spread(sorted((Path(run_dir) / "samples").glob("step_*.png")), MAX_SAMPLE_GRIDS)
+
+
 def _format(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if math.isfinite(value) else str(value)
@@ -170,7 +176,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
         if path is not None:
             plots.append(path)
 
-    samples = _spread(sorted((run_dir / "samples").glob("step_*.png")), MAX_SAMPLE_GRIDS)
+    samples = sample_grids(run_dir)
     config_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
     last = training[-1]
     best = [r for r in records if "best" in r]

@@ -89,9 +89,9 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | Resum
         return trainer.fit(stop_at=stop_at)
 
 
-def newest_checkpoint(recipes: tuple[str, ...], runs_dir: str | Path = "runs") -> Path:
-    """The most recently written `checkpoints/latest.pt` under `runs_dir` of a run whose recipe is
-    one of `recipes` (read from its config.yaml); an error says what to do when there is none."""
+def run_checkpoints(recipes: tuple[str, ...], runs_dir: str | Path = "runs") -> list[Path]:
+    """The `checkpoints/latest.pt` of every run under `runs_dir` whose recipe (read from its
+    config.yaml) is one of `recipes`, most recently written first."""
     import yaml
 
     found = []
@@ -102,8 +102,15 @@ def newest_checkpoint(recipes: tuple[str, ...], runs_dir: str | Path = "runs") -
             continue
         if recipe in recipes:
             found.append((latest.stat().st_mtime, latest))
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def newest_checkpoint(recipes: tuple[str, ...], runs_dir: str | Path = "runs") -> Path:
+    """The most recently written `checkpoints/latest.pt` under `runs_dir` of a run whose recipe is
+    one of `recipes`; an error says what to do when there is none."""
+    found = run_checkpoints(recipes, runs_dir)
     if not found:
         raise GantoolError(f"no --checkpoint given and no {' or '.join(recipes)} run under {Path(runs_dir).absolute()}; "
                            "pass --checkpoint RUN_FOLDER_OR_FILE, or a published model as --checkpoint pretrained:NAME "
                            "(gantool pretrained list)")
-    return max(found)[1]
+    return found[0]

@@ -30,6 +30,7 @@ from gantool.inference import load_generators
 from gantool.networks.layers import per_image_statistics, use_batch_statistics
 
 DIRECTIONS = ("a2b", "b2a")
+BN_STATS = ("auto", "running", "batch")
 
 
 def translation_recipes() -> tuple[str, ...]:
@@ -60,6 +61,21 @@ class Translator:
         if isinstance(self.generator, nn.Module):
             return self.generator.training or any(m.training for m in self.generator.modules())
         return bool(getattr(self.generator, "one_per_batch", False))
+
+    def set_test_time(self, dropout: bool = False, bn_stats: str = "auto") -> None:
+        """pix2pix's test-time choices (see the module docstring); a later call replaces them. An
+        ONNX network has them baked in by its export (load_onnx_translator checks them)."""
+        check_test_time(bn_stats)
+        if not isinstance(self.generator, nn.Module):
+            return
+        self.generator.eval()
+        if bn_stats == "auto":
+            bn_stats = "batch" if per_image_statistics(self.config.data.batch_size) else "running"
+        if bn_stats == "batch":
+            use_batch_statistics(self.generator)
+        for module in self.generator.modules():
+            if isinstance(module, nn.Dropout) and dropout:
+                module.train()
 
     def _forward(self, images: Tensor) -> Tensor:
         """The generator's fp32 output for `images`, under the chosen precision and memory layout."""
@@ -140,15 +156,26 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
 
         return load_onnx_translator(path, device, dropout=dropout, bn_stats=bn_stats, tile=tile, direction=direction,
                                     precision=precision, channels_last=channels_last)
-    from gantool.training.device import autocast_dtype
-
+    check_test_time(bn_stats)
     direction = direction or "a2b"
-
-    amp_dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
-    if bn_stats not in ("auto", "running", "batch"):
-        raise GantoolError(f"unknown --bn-stats {bn_stats!r}; valid: auto, running, batch")
     if direction not in DIRECTIONS:
         raise GantoolError(f"unknown --direction {direction!r}; valid: {', '.join(DIRECTIONS)}")
+    translators = load_translators(path, device, tile=tile, precision=precision, channels_last=channels_last,
+                                   direction=direction, use_ema=use_ema)
+    translator = translators[direction]
+    translator.set_test_time(dropout=dropout, bn_stats=bn_stats)
+    return translator
+
+
+def load_translators(path: str | Path, device: str | torch.device = "cpu", tile: int = 1024,
+                     precision: str = "fp32", channels_last: bool = False, direction: str | None = None,
+                     use_ema: bool = True) -> dict[str, Translator]:
+    """direction -> translator for every direction the model at `path` holds (or only `direction`,
+    with an error that explains why it is missing), loaded once; test-time choices default to
+    `set_test_time()`'s and can be changed per call."""
+    from gantool.training.device import autocast_dtype
+
+    amp_dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
     recipes = translation_recipes()
     cfg, _, generators = load_generators(
         path, recipes,
@@ -157,28 +184,32 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
     from gantool.recipes import RECIPES
 
     keys = RECIPES.get(cfg.recipe).translation_generators
-    if direction not in keys:
+    if direction is not None and direction not in keys:
         raise GantoolError(
             f"this {cfg.recipe} model translates in one direction only (the {cfg.data.direction} it was "
             f"trained in), given as --direction a2b; for both directions train a cyclegan")
-    if keys[direction] not in generators:
+    if direction is not None and keys[direction] not in generators:
         raise GantoolError(
             f"{path} holds one direction only ({', '.join(k for k in keys if keys[k] in generators)}: a single "
             f"published generator); it cannot translate {direction}. Import the reference's G_A and G_B together "
             "for both directions")
-    generator = generators[keys[direction]].to(device).eval()
-    if bn_stats == "auto":
-        bn_stats = "batch" if per_image_statistics(cfg.data.batch_size) else "running"
-    if bn_stats == "batch":
-        use_batch_statistics(generator)
-    for module in generator.modules():
-        if isinstance(module, nn.Dropout) and dropout:
-            module.train()
-    if channels_last:
-        generator = generator.to(memory_format=torch.channels_last)
-    in_ch, out_ch = generator.in_channels, generator.out_channels
-    return Translator(generator, in_ch, out_ch, generator.size_multiple, torch.device(device), cfg, tile=tile,
-                      amp_dtype=amp_dtype, channels_last=channels_last)
+    translators = {}
+    for name, key in keys.items():
+        if key not in generators or direction not in (None, name):
+            continue
+        generator = generators[key].to(device)
+        if channels_last:
+            generator = generator.to(memory_format=torch.channels_last)
+        translators[name] = Translator(generator, generator.in_channels, generator.out_channels,
+                                       generator.size_multiple, torch.device(device), cfg, tile=tile,
+                                       amp_dtype=amp_dtype, channels_last=channels_last)
+        translators[name].set_test_time()
+    return translators
+
+
+def check_test_time(bn_stats: str) -> None:
+    if bn_stats not in BN_STATS:
+        raise GantoolError(f"unknown --bn-stats {bn_stats!r}; valid: {', '.join(BN_STATS)}")
 
 
 def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
