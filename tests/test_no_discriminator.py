@@ -19,6 +19,7 @@ from gantool.recipes.registry import RECIPES
 from gantool.run import train
 from gantool.runlog import read_records
 from gantool.trainer import Trainer
+from tests.dummy_recipe import NoiseImages
 
 NAME = "dummy_no_d"
 
@@ -29,17 +30,6 @@ NAME = "dummy_no_d"
 @dataclass(frozen=True)
 class NoDModelConfig:
     width: int = 2
-
-
-class Noise(Dataset):
-    def __init__(self) -> None:
-        self.images = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(3)) * 2 - 1
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, key: tuple[int, int]) -> dict[str, Tensor]:
-        return {"x": self.images[key[0]]}
 
 
 @RECIPES.register(NAME)
@@ -55,7 +45,7 @@ class NoDRecipe(Recipe):
 
     @classmethod
     def build_data(cls, cfg: Config) -> tuple[Dataset, None, dict[str, Any]]:
-        return Noise(), None, {}
+        return NoiseImages(), None, {}
 
     def generate(self, batch: Batch) -> Batch:
         return {"fake": self.generators["G"](batch["x"])}
@@ -115,4 +105,4 @@ def test_d_phase_auxiliaries_without_discriminators_are_refused(tmp_path, monkey
     recipe.auxiliaries["head"] = nn.Conv2d(1, 1, 1)
     monkeypatch.setattr(recipe, "auxiliary_optim", lambda name: AuxiliaryOptim("d"))
     with pytest.raises(ValueError, match="need discriminators"):
-        Trainer(cfg, recipe, Noise(), tmp_path / "run", quiet=True)
+        Trainer(cfg, recipe, NoiseImages(), tmp_path / "run", quiet=True)
