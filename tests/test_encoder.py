@@ -235,7 +235,11 @@ def _bad_inputs(generator, encoder, tmp):
     text = tmp / "text.png"
     text.write_text("hello")
     (tmp / "exists.png").write_bytes(b"")
+    from gantool.checkpoint import export_generator
+
+    exported = export_generator(encoder / "checkpoints" / "latest.pt", tmp / "exported")
     return [
+        (["edit", digit, "--checkpoint", exported, "--label", 1, "--out", tmp / "o.png"], "is an exported encoder"),
         (["edit", blank, "--checkpoint", encoder, "--label", 1, "--out", tmp / "o.png"], "no digit found"),
         (["edit", text, "--checkpoint", encoder, "--label", 1, "--out", tmp / "o.png"], "cannot read image"),
         (["edit", tmp / "missing.png", "--checkpoint", encoder, "--out", tmp / "o.png"], "does not exist"),

@@ -151,17 +151,18 @@ def find_encoder(generator: str | Path, search: list[Path]) -> Path:
 def load_editor(checkpoint: str | Path, device: str | torch.device = "cpu", runs_dir: str | Path = "runs") -> Editor:
     """An encoder checkpoint or run folder; or a cgan one, whose encoder is then looked up under
     `runs_dir` and beside the cgan's run folder (by the generator's SHA-256)."""
-    from gantool.checkpoint import EXPORT_CONFIG, load_checkpoint
+    from gantool.checkpoint import EXPORT_CONFIG, load_checkpoint, load_generator_state, resolve_checkpoint_path
     from gantool.resume import run_dir_of
 
     path, notes = Path(checkpoint).expanduser(), []
-    if path.is_dir() and (path / EXPORT_CONFIG).is_file():
-        state = {"recipe": "cgan"}
+    if path.is_dir() and (path / EXPORT_CONFIG).is_file():  # an exported generator: no optimizers, no copies
+        state = {"recipe": load_generator_state(path)["recipe"]}
+        if state["recipe"] == "encoder":
+            raise GantoolError(f"{path} is an exported encoder, which holds no generator; give the encoder's "
+                               "checkpoint or run folder")
         search = [Path(runs_dir), path.parent]
     else:
         state = load_checkpoint(path)
-        from gantool.checkpoint import resolve_checkpoint_path
-
         search = [Path(runs_dir), run_dir_of(resolve_checkpoint_path(path)).parent]
     if state["recipe"] == "cgan":
         found = find_encoder(path, search)

@@ -134,8 +134,10 @@ def _features(function: Callable[[Tensor], Tensor], images: Tensor, batch_size: 
 
 
 def linear_probes(editor: Editor, data_root: str | Path, sizes: tuple[int, ...], repeats: int, seed: int,
-                  unlabelled: int = 10000) -> dict[str, Any]:
-    train_images, train_labels = load_mnist(data_root, train=True)
+                  pool: int = 10000) -> dict[str, Any]:
+    """Probes whose labelled digits are drawn from the first `pool` MNIST training digits (all of
+    them, unlabelled, give the standardisation), tested on all of MNIST test."""
+    train_images, train_labels = (part[:pool] for part in load_mnist(data_root, train=True))
     test_images, test_labels = load_mnist(data_root, train=False)
     D, why = discriminator(editor)
     feature_maps: dict[str, Callable[[Tensor], Tensor]] = {"pixels": lambda x: x,
@@ -146,8 +148,8 @@ def linear_probes(editor: Editor, data_root: str | Path, sizes: tuple[int, ...],
     result: dict[str, Any] = {} if D is not None else {"discriminator": {"skipped": why}}
     for name, function in feature_maps.items():
         train, test = _features(function, train_images), _features(function, test_images)
-        result[name] = {"dim": train.shape[1], **probe_accuracy(
-            train, train_labels, test, test_labels, sizes, repeats, seed, unlabelled=train[:unlabelled])}
+        result[name] = {"dim": train.shape[1], **probe_accuracy(train, train_labels, test, test_labels, sizes,
+                                                                  repeats, seed)}
     return result
 
 
