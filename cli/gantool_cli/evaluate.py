@@ -241,3 +241,76 @@ def cut(checkpoint, dir_a, dir_b, pairs, out, size, device) -> None:
     if pairs:
         _echo_scores(result)
     click.echo(f"per-image scores: {out}")
+
+
+@evaluate.command("encoder")
+@click.argument("checkpoint", type=CHECKPOINT)
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder with the MNIST IDX files: test digits to encode and edit, train digits for the probes.")
+@click.option("--per-class", type=click.IntRange(min=1), default=50, show_default=True,
+              help="MNIST test digits of each class to reconstruct and edit.")
+@click.option("--refine-steps", type=click.IntRange(min=0), default=300, show_default=True,
+              help="Gradient steps of the refinement (as gantool invert).")
+@click.option("--probe-labels", default="10,100,1000", show_default=True,
+              help="Labelled training digits of each linear probe, comma-separated; none to skip the probes.")
+@click.option("--probe-repeats", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Random draws of the labelled digits per probe size.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON results [default: eval_encoder.json in the encoder's run folder]; the figure (test "
+                   "digits, reconstructions, each as 0-9) goes beside it as eval_encoder.png.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+def encoder(checkpoint, data_dir, per_class, refine_steps, probe_labels, probe_repeats, seed, out, device) -> None:
+    """Measure an encoder (or the one trained for a cgan CHECKPOINT) on MNIST test digits:
+    reconstruction before and after refinement, edit accuracy over all 10 x 10 class pairs, style
+    kept, and linear probes on discriminator features, encoder codes and pixels."""
+    from gantool.editing import load_editor
+    from gantool.errors import GantoolError
+    from gantool.evaluation import results_folder, write_json
+    from gantool.metrics.encoder import evaluate_encoder
+    from gantool.metrics.judge import load_judge
+    from gantool.training.device import resolve_device
+    from gantool.utils import save_image_grid
+
+    if probe_labels.strip() in ("", "none", "0"):
+        sizes: tuple[int, ...] = ()
+    else:
+        try:
+            sizes = tuple(int(part) for part in probe_labels.split(","))
+        except ValueError:
+            raise click.BadParameter("comma-separated numbers such as 10,100,1000, or none", param_hint="--probe-labels")
+        if min(sizes) < 10:
+            raise click.BadParameter("each probe needs at least 10 labels (one per class)", param_hint="--probe-labels")
+    editor = load_editor(checkpoint, resolve_device(device))
+    for note in editor.notes:
+        click.echo(note, err=True)
+    if editor.sampler.num_classes != 10 or editor.image_size != 28 or editor.channels != 1:
+        raise GantoolError("gantool eval encoder measures digit models (10 classes, 28x28 grayscale) on MNIST")
+    judge, _ = load_judge(data_dir, log=lambda line: click.echo(line, err=True))
+    result, figure = evaluate_encoder(editor, judge.to(editor.device), data_dir, per_class, refine_steps, sizes,
+                                      probe_repeats, seed, log=lambda line: click.echo(line, err=True))
+    result = {"checkpoint": str(editor.checkpoint), "generator": editor.generator["path"],
+              "generator_sha256": editor.generator["sha256"], **result}
+    out = out or results_folder(editor.checkpoint) / "eval_encoder.json"
+    write_json(result, out)
+    save_image_grid(figure, out.with_suffix(".png"), 12)
+    for key, title in (("random_sample_of_class", "random sample of the class"), ("encoder", "encoder"),
+                       ("refined", f"refined ({refine_steps} steps)")):
+        r = result[key]
+        click.echo(f"reconstruction, {title:<26} pixel MSE {r['pixel_mse']:.4f}  judge-feature MSE "
+                   f"{r['judge_feature_mse']:.4f}  judge reads the class {r['judge_reads_class']:.1%}")
+    for key, title in (("edit_encoder", "encoder codes"), ("edit_refined", "refined codes")):
+        r = result[key]
+        click.echo(f"edit accuracy, {title:<14} {r['accuracy']:.1%} (to another class {r['accuracy_other_class']:.1%}, "
+                   f"worst pair {r['worst_pair']:.0%})")
+    s = result["style"]
+    click.echo(f"style kept: code cosine {s['code_cosine']:.3f} (random source {s['code_cosine_random_source']:.3f}); "
+               f"slant r {s['slant_correlation']:.2f} ({s['slant_correlation_random_source']:.2f}); stroke width r "
+               f"{s['stroke_width_correlation']:.2f} ({s['stroke_width_correlation_random_source']:.2f})")
+    for name, probe in result.get("probe", {}).items():
+        if "skipped" in probe:
+            click.echo(f"probe {name}: skipped ({probe['skipped']})")
+            continue
+        click.echo(f"probe {name:<13} ({probe['dim']:>3}-d): " + ", ".join(
+            f"{size} labels {probe[str(size)]['mean']:.1%} +- {probe[str(size)]['std']:.1%}" for size in sizes))
+    click.echo(f"results: {out}; figure: {out.with_suffix('.png')}")

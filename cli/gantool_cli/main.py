@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gantool_cli import data, demo, evaluate, infer, interop, pretrained, report, serve, train
+from gantool_cli import data, demo, edit, evaluate, infer, interop, pretrained, report, serve, train
 
 
 class GantoolGroup(click.Group):
@@ -52,6 +52,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       gantool train cgan --data mnist --data-root DIR
       gantool generate runs/cgan/checkpoints/latest.pt --label 7 --n 16 --out sevens.png
       gantool interpolate CKPT --label 3 --steps 10 --out interp.png
+      gantool train encoder runs/cgan               learn image -> code for a digit GAN
+      gantool edit my_seven.png --checkpoint runs/cgan --to all --out sevens.png
       gantool train pix2pix --data facades/train --direction BtoA --size 128
       gantool translate photos/ --checkpoint runs/pix2pix --out-dir out/
       gantool eval runs/cgan --data ../shared/data/mnist
@@ -81,6 +83,8 @@ cli.add_command(infer.generate)
 cli.add_command(infer.interpolate)
 cli.add_command(infer.export)
 cli.add_command(infer.translate)
+cli.add_command(edit.edit)
+cli.add_command(edit.invert)
 cli.add_command(demo.demo)
 cli.add_command(data.data)
 cli.add_command(evaluate.evaluate)

@@ -7,8 +7,9 @@ from typing import Any, Callable
 
 import click
 
-from gantool_cli.options import (OBJECTIVES, OBJECTIVES_HELP, common_train_options, config_option, given_values, option_names,
-                                 relaunch_under_torchrun, resolve_config, translation_data_options)
+from gantool_cli.options import (CHECKPOINT, OBJECTIVES, OBJECTIVES_HELP, common_train_options, config_option,
+                                 given_values, option_names, relaunch_under_torchrun, resolve_config,
+                                 translation_data_options)
 
 
 @click.group()
@@ -373,3 +374,40 @@ def cut(ctx, dir_a, dir_b, data_dir, size, epochs, decay_epochs, mode, generator
         values["train.epochs"], values["train.decay_epochs"] = MODES[mode]["epochs"], MODES[mode]["decay_epochs"]
     start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc,
                     check_unpaired_run)
+
+
+@train.command("encoder")
+@click.argument("generator", metavar="CKPT", required=False, type=CHECKPOINT)
+@config_option("--nef", key="model.nef", type=click.IntRange(min=1), help="Encoder width (channels of its first layer).")
+@config_option("--lambda-z", key="model.lambda_z", type=click.FloatRange(min=0),
+               help="Weight of the code loss ||E(G(z, y)) - z||^2.")
+@config_option("--lambda-x", key="model.lambda_x", type=click.FloatRange(min=0),
+               help="Weight of the picture loss ||G(E(x), y) - x||^2, x = G(z, y).")
+@common_train_options
+@click.pass_context
+def encoder(ctx, generator, nef, lambda_z, lambda_x, config_file, steps, batch_size, workers, out, resume, init_from,
+            device, precision, seed, logger, strict, nproc, overrides, quiet, dry_run) -> None:
+    """Learn to invert the class-conditional generator CKPT: an encoder from images to its code z.
+
+    The encoder trains on fresh samples x = G(z, y) of the frozen generator, against z and against
+    G(E(x), y). Its checkpoint names the generator (path and SHA-256) and holds a copy of its
+    weights, so `gantool edit` and `gantool invert` need only the encoder.
+
+    \b
+    Examples:
+      gantool train encoder runs/cgan                       # -> runs/encoder
+      gantool edit my_seven.png --checkpoint runs/encoder --to all --out sevens.png
+      gantool train encoder --resume runs/encoder --steps 6000
+    """
+    values = given_values(ctx)
+    if generator is not None:
+        from gantool.recipes.encoder import generator_settings
+
+        values.update(generator_settings(generator))
+
+    def check_new_run(cfg) -> None:
+        if not cfg.model.generator:
+            raise click.UsageError("give the class-conditional generator to invert: gantool train encoder CKPT "
+                                   "(a cgan run folder or checkpoint), or --resume an encoder run")
+
+    start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc, check_new_run)

@@ -144,7 +144,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
     if not run_dir.is_dir():
         raise GantoolError(f"{run_dir} is not a folder; pass a run folder (with metrics.jsonl) to gantool report")
     records = read_records(run_dir)
-    training = [r for r in records if "loss_d" in r and "warning" not in r]
+    training = [r for r in records if "loss_g" in r and "warning" not in r]
     if not training:
         raise GantoolError(f"{run_dir / 'metrics.jsonl'} has no training records yet; train for at least "
                            "train.log_every steps first")

@@ -25,7 +25,7 @@ def record_kind(record: dict[str, Any]) -> str:
         return "diversity"
     if any(key.startswith("val_") for key in record):
         return "validation"
-    if "loss_d" in record:
+    if "loss_g" in record:  # every recipe has a G phase; not every one a D phase
         return "training"
     return "other"
 

@@ -9,7 +9,8 @@ order in which they happen.
 
 What a recipe trains: `generators` (G phase, averaged by the EMA, exported), `discriminators`
 (D phase) and `auxiliaries`, modules trained with one phase's loss by optimizers of their own
-(e.g. CUT's projection heads), checkpointed and resumed, never averaged or exported.
+(e.g. CUT's projection heads), checkpointed and resumed, never averaged or exported. A recipe
+without discriminators (an encoder for a frozen generator) has no D phase: each step is G's alone.
 """
 
 from __future__ import annotations
@@ -71,9 +72,13 @@ class Trainer:
         phases = {name: recipe.auxiliary_optim(name) for name in self.A}
         oc, fp16 = cfg.optim, self.placement.amp_dtype == torch.float16
         self.aux_phase = {name: spec.phase for name, spec in phases.items()}
+        # a recipe without discriminators (e.g. an encoder for a frozen generator) has no D phase
+        trained = (("g", self.G, oc.lr_g), ("d", self.D, oc.lr_d)) if len(self.D) else (("g", self.G, oc.lr_g),)
+        if not len(self.D) and "d" in self.aux_phase.values():
+            raise ValueError(f"recipe {recipe.name}: auxiliary modules trained with the D phase need discriminators")
         self.opt = {phase: PhaseOptimizer(
             nets, lr, {name: (self.A[name], spec.lr or lr) for name, spec in phases.items() if spec.phase == phase},
-            oc, fp16) for phase, nets, lr in (("g", self.G, oc.lr_g), ("d", self.D, oc.lr_d))}
+            oc, fp16) for phase, nets, lr in trained}
         self.ema = EMA(self.G, self.tc.ema_decay, self.tc.ema_start) if self.tc.ema_decay > 0 else None
         if self.tc.compile:  # in place, after the EMA copy: parameter names and checkpoints stay the same
             for module in [*self.G.values(), *self.D.values(), *self.A.values()]:
@@ -102,7 +107,8 @@ class Trainer:
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        g, d = self.opt["g"].state_dict(), self.opt["d"].state_dict()
+        g = self.opt["g"].state_dict()
+        d = self.opt["d"].state_dict() if "d" in self.opt else {"optim": None, "scaler": None, "auxiliaries": {}}
         return {
             "recipe": self.recipe.name,
             "config": self.cfg.to_dict(),
@@ -138,7 +144,7 @@ class Trainer:
             raise GantoolError(f"{Path(source).name}: optimizer states of auxiliary modules "
                                f"{sorted(aux_optim)} do not fit the recipe's {sorted(self.A)}; the file was "
                                "changed or is damaged")
-        for phase in ("g", "d"):
+        for phase in self.opt:
             self.opt[phase].load_state_dict(state[f"optim_{phase}"], state.get(f"scaler_{phase}"), aux_optim)
         self.recipe.load_extra_state(state.get("recipe_state") or {})
         self.snapshots.best = state.get("best_metric")
@@ -157,10 +163,9 @@ class Trainer:
     def _aux_modules(self, phase: str) -> list[nn.Module]:
         return [self.recipe.auxiliaries[name] for name, p in self.aux_phase.items() if p == phase]
 
-    def train_step(self, want_norms: bool) -> dict[str, Tensor]:
-        """One generator update preceded by `d_steps` discriminator updates; returns detached stats."""
-        stats: dict[str, Tensor] = {}
-        opt_d, opt_g, autocast = self.opt["d"], self.opt["g"], self.placement.autocast
+    def _discriminator_phase(self, stats: dict[str, Tensor], want_norms: bool) -> tuple[dict[str, Tensor], ...]:
+        """`d_steps` discriminator updates, each on a fresh batch; (last batch, its fakes) for the G step."""
+        opt_d, autocast = self.opt["d"], self.placement.autocast
         self.D.requires_grad_(True)
         for k in range(self.tc.d_steps):
             batch = self.placement.batch(next(self.stream))
@@ -177,6 +182,19 @@ class Trainer:
             self.d_updates += 1
         stats["loss_d"] = loss_d.detach()
         stats.update(d_stats)
+        return batch, fakes
+
+    def train_step(self, want_norms: bool) -> dict[str, Tensor]:
+        """One generator update preceded by `d_steps` discriminator updates (none for a recipe without
+        discriminators); returns detached stats."""
+        stats: dict[str, Tensor] = {}
+        opt_g, autocast = self.opt["g"], self.placement.autocast
+        if "d" in self.opt:
+            batch, fakes = self._discriminator_phase(stats, want_norms)
+        else:  # no discriminators: one batch, straight to the G step
+            batch = self.placement.batch(next(self.stream))
+            with autocast():
+                fakes = self.recipe.generate(batch)
 
         # G's backward needs gradients through D (and the D-phase auxiliaries), not for them
         frozen = [self.D, *(self.A[name] for name, p in self.aux_phase.items() if p == "d")]
@@ -238,7 +256,7 @@ class Trainer:
             while self.step < tc.steps:
                 oc, scheduled = self.cfg.optim, self.cfg.optim.scheduled(self.step)
                 factor = lr_factor(self.step, tc.steps, oc.decay_steps(tc.steps)) * oc.exponential_factor(self.step)
-                lr_g, lr_d = self.opt["g"].set_lr(factor, scheduled), self.opt["d"].set_lr(factor, scheduled)
+                lrs = {f"lr_{phase}": optimizer.set_lr(factor, scheduled) for phase, optimizer in self.opt.items()}
                 log_now = (self.step + 1) % tc.log_every == 0 or self.step + 1 == tc.steps
                 stats = self.train_step(want_norms=log_now)
                 self.step += 1
@@ -248,14 +266,14 @@ class Trainer:
                     now = time.perf_counter()
                     last_metrics = window.values(distributed.mean_over_processes(window.sums, self.dist))
                     check_finite(last_metrics, self.step, self.run_dir, log if main else None)
-                    last_metrics.update(step=self.step, epoch=self.stream.epoch, lr_g=lr_g, lr_d=lr_d,
+                    last_metrics.update(step=self.step, epoch=self.stream.epoch, **lrs,
                                         it_per_s=window.steps / max(now - window_start, 1e-9),
                                         elapsed_s=start_elapsed + now - start_time)
                     if main:
                         log.record(last_metrics)
-                    postfix = dict(d=f"{last_metrics['loss_d']:.3f}", g=f"{last_metrics['loss_g']:.3f}",
-                                   dx=f"{last_metrics.get('d_real', float('nan')):.2f}",
-                                   dgz=f"{last_metrics.get('d_fake', float('nan')):.2f}")
+                    shown = (("d", "loss_d", ".3f"), ("g", "loss_g", ".3f"), ("dx", "d_real", ".2f"),
+                             ("dgz", "d_fake", ".2f"))
+                    postfix = {name: f"{last_metrics[key]:{spec}}" for name, key, spec in shown if key in last_metrics}
                     if self.monitor.active:
                         postfix["warn"] = ",".join(sorted(self.monitor.active))
                     bar.set_postfix(postfix, refresh=False)
