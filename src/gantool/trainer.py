@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from gantool import distributed
 from gantool.checkpoint import capture_rng, link_or_copy, restore_rng, save_checkpoint
-from gantool.config import Config, OptimConfig
+from gantool.config import Config, OptimConfig, batches_per_epoch
 from gantool.data.stream import BatchStream
 from gantool.diagnostics import TrainingMonitor, pairwise_diversity
 from gantool.distributed import SINGLE_PROCESS, Distributed
@@ -94,11 +94,16 @@ def build_optimizer(params: list[nn.Parameter], cfg: OptimConfig, lr: float) -> 
     return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kind)
 
 
-def lr_factor(step: int, total: int, decay_steps: int) -> float:
-    """Constant, then linear decay to 0 over the last `decay_steps` of `total` steps."""
+def lr_factor(step: int, total: int, decay_steps: int, steps_per_epoch: int = 0) -> float:
+    """Constant, then linear decay over the last `decay_steps` of `total` steps: to 0, step by
+    step; or, given `steps_per_epoch`, once per epoch as the reference code does, epoch e (from 0)
+    of C constant and N decay epochs at 1 - max(0, e + 1 - C) / (N + 1)."""
     if decay_steps <= 0:
         return 1.0
     start = total - decay_steps
+    if steps_per_epoch > 0:
+        constant_epochs, decay_epochs = start / steps_per_epoch, decay_steps / steps_per_epoch
+        return 1.0 - max(0.0, step // steps_per_epoch + 1 - constant_epochs) / (decay_epochs + 1)
     return 1.0 if step < start else max(0.0, 1.0 - (step - start) / decay_steps)
 
 
@@ -302,7 +307,9 @@ class Trainer:
                 for k, v in batch.items()}
 
     def _set_lr(self) -> tuple[float, float]:
-        factor = lr_factor(self.step, self.tc.steps, self.cfg.optim.decay_steps(self.tc.steps))
+        oc = self.cfg.optim
+        per_epoch = batches_per_epoch(len(self.stream.dataset), self.cfg.data.batch_size) if oc.decay_every == "epoch" else 0
+        factor = lr_factor(self.step, self.tc.steps, oc.decay_steps(self.tc.steps), per_epoch)
         lr_g, lr_d = self.cfg.optim.lr_g * factor, self.cfg.optim.lr_d * factor
         for group in self.opt_g.param_groups:
             group["lr"] = lr_g
