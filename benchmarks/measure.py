@@ -44,7 +44,7 @@ def sync(device: torch.device) -> None:
 def measure_training(name: str, mode: str, iters: int, warmup: int, batch_size: int, device: str,
                      compile_networks: bool) -> dict:
     from gantool.config import apply_overrides, default_config
-    from gantool.recipes import RECIPES
+    from gantool.recipes import RECIPES  # (also registers the recipes' configs)
     from gantool.trainer import Trainer, resolve_device, seed_everything
 
     workload = WORKLOADS[name]
@@ -80,6 +80,7 @@ def measure_training(name: str, mode: str, iters: int, warmup: int, batch_size: 
 def measure_translate(name: str, mode: str, iters: int, warmup: int, device: str, height: int, width: int,
                       batch_size: int) -> dict:
     """Images per second of `Translator` (the network part of `gantool translate`) at H x W."""
+    import gantool.recipes  # noqa: F401  (registers the recipes' configs)
     from gantool.config import apply_overrides, default_config
     from gantool.networks import GENERATORS
     from gantool.trainer import autocast_dtype, resolve_device

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import gantool.recipes  # noqa: F401  (registers the recipes' model configs, which tests build with gantool.config)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -78,3 +78,18 @@ def test_missing_config_file():
 def test_config_is_plain_data():
     data = default_config("cgan").to_dict()
     assert yaml.safe_load(yaml.safe_dump(data)) == data
+
+
+def test_config_does_not_import_the_recipes():
+    """The recipes import the config, never the other way round: a recipe registers its model
+    config when its module is imported, and a config of an unregistered recipe says what to import."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import gantool.config as c; assert 'gantool.recipes' not in sys.modules, 'imported'\n"
+            "try:\n    c.default_config('cyclegan')\nexcept c.GantoolError as err:\n    print(err)\n"
+            "import gantool.recipes; print(c.default_config('cyclegan').model.generator)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == [
+        "unknown recipe 'cyclegan': no recipe is registered yet; import gantool.recipes (the built-in ones) "
+        "or the module that defines the recipe before building its config", "resnet_9blocks"]

@@ -24,6 +24,7 @@ def demo(steps, out, device, precision, quiet) -> None:
     Writes samples (one row per digit 0-9), a checkpoint and metrics to the run folder, then
     prints the commands that use the checkpoint.
     """
+    import gantool.recipes  # noqa: F401  (registers the recipes' configs)
     from gantool.config import apply_overrides, default_config
     from gantool.inference import load_sampler
     from gantool.run import train

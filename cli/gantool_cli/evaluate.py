@@ -83,7 +83,7 @@ def evaluate_checkpoint(checkpoint, data_dir, metric_names, n, parzen_samples, s
     from gantool.checkpoint import load_generator_state
     from gantool.evaluation import results_folder, write_json
     from gantool.metrics.suite import EvalContext, metrics_for, run_metrics
-    from gantool.trainer import resolve_device
+    from gantool.training.device import resolve_device
 
     recipe = load_generator_state(checkpoint)["recipe"]
     names = [m.strip() for m in metric_names.split(",") if m.strip()] if metric_names else None
@@ -130,7 +130,7 @@ def _flat(values: dict, prefix: str = "") -> dict:
 def pix2pix(checkpoint, data_dir, out, size, bn_stats, device) -> None:
     """Per-image L1, PSNR and SSIM of translations against ground truth; mean and std."""
     from gantool.evaluation import evaluate_pairs, results_folder, write_json
-    from gantool.trainer import resolve_device
+    from gantool.training.device import resolve_device
     from gantool.translate import load_translator
 
     translator = load_translator(checkpoint, resolve_device(device), bn_stats=bn_stats)
@@ -163,7 +163,7 @@ def cyclegan(checkpoint, dir_a, dir_b, pairs, out, size, device) -> None:
     """Cycle-reconstruction L1/PSNR/SSIM in both directions (F(G(a)) vs a, G(F(b)) vs b) and, with
     --pairs, L1/PSNR/SSIM of the translations against their ground truth."""
     from gantool.evaluation import evaluate_cycle, results_folder, write_json
-    from gantool.trainer import resolve_device
+    from gantool.training.device import resolve_device
     from gantool.translate import load_translator
 
     if size != "auto" and not size.isdigit():

@@ -37,7 +37,7 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
     import torch
 
     from gantool.inference import grid_rows, load_sampler
-    from gantool.trainer import resolve_device
+    from gantool.training.device import resolve_device
     from gantool.utils import save_image_grid, save_png, to_uint8
 
     if out is not None and out_dir is not None:
@@ -84,7 +84,7 @@ def interpolate(checkpoint, label, steps, pairs, mode, out, seed, device, overwr
     import torch
 
     from gantool.inference import interpolation_codes, load_sampler
-    from gantool.trainer import resolve_device
+    from gantool.training.device import resolve_device
     from gantool.utils import save_image_grid
 
     _check_writable(out, overwrite)
@@ -167,7 +167,7 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
     """
     from tqdm.auto import tqdm
 
-    from gantool.trainer import resolve_device
+    from gantool.training.device import resolve_device
     from gantool.translate import batches_by_shape, collect_inputs, load_translator
     from gantool.utils import plan_outputs, save_png, to_uint8
 

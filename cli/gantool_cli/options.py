@@ -64,6 +64,7 @@ class ConfigOption(click.Option):
         record = super().get_help_record(ctx)
         if record is None or ctx.command.name is None or not self.default_shown:
             return record
+        import gantool.recipes  # noqa: F401  (registers the recipes' configs)
         from gantool.config import default_config
 
         names, text = record
@@ -251,6 +252,7 @@ def given_values(ctx: click.Context) -> dict[str, Any]:
 
 def resolve_config(recipe: str, config_file: Path | None, values: dict[str, Any], overrides: tuple[str, ...]):
     """Defaults (or the config file), then first-class options, then --set overrides."""
+    import gantool.recipes  # noqa: F401  (registers the recipes' configs)
     from gantool.config import apply_overrides, default_config, load_config, set_values
 
     cfg = load_config(config_file) if config_file else default_config(recipe)

@@ -2,9 +2,9 @@
 
 A checkpoint is a `torch.save`d dict of tensors, numbers, strings and lists only, so it loads
 with `torch.load(weights_only=True)`: a file from a stranger cannot execute anything. It holds
-the networks, the EMA generator, optimizers, grad scalers, step counters, the data position, all
-RNG states, the resolved config and the gantool version, so `--resume` continues exactly and
-inference needs nothing else.
+the networks (and a recipe's auxiliary modules), the EMA generator, optimizers, grad scalers,
+step counters, the data position, all RNG states, the resolved config and the gantool version,
+so `--resume` continues exactly and inference needs nothing else.
 
 `export_generator` writes just the (EMA) generator as safetensors plus a JSON config.
 """

@@ -223,6 +223,9 @@ def resolve_epochs(cfg: "Config", dataset_size: int) -> "Config":
     return dataclasses.replace(cfg, train=train, optim=optim)
 
 
+# Filled by the recipe modules (`register_model_config`); this module never imports them, so
+# whoever builds a config for a recipe imports its module first (`import gantool.recipes`
+# registers the built-in ones; gantool.run, translate and inference import it themselves).
 _MODEL_CONFIGS: dict[str, type] = {}
 _RECIPE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}
 
@@ -235,6 +238,8 @@ def register_model_config(recipe: str, defaults: dict[str, dict[str, Any]] | Non
     """
 
     def add(cls: type) -> type:
+        if recipe in _MODEL_CONFIGS and _MODEL_CONFIGS[recipe] is not cls:
+            raise ValueError(f"a model config for recipe {recipe!r} is registered twice")
         _MODEL_CONFIGS[recipe] = cls
         _RECIPE_DEFAULTS[recipe] = defaults or {}
         return cls
@@ -253,9 +258,10 @@ def default_config(recipe: str, name: str | None = None) -> "Config":
 
 
 def model_config_class(recipe: str) -> type:
-    import gantool.recipes  # noqa: F401  (registers every recipe's model config)
-
     if recipe not in _MODEL_CONFIGS:
+        if not _MODEL_CONFIGS:
+            raise GantoolError(f"unknown recipe {recipe!r}: no recipe is registered yet; import gantool.recipes "
+                               "(the built-in ones) or the module that defines the recipe before building its config")
         raise GantoolError(
             f"unknown recipe {recipe!r}; valid: {', '.join(sorted(_MODEL_CONFIGS))}"
         )

@@ -94,6 +94,7 @@ class TrainingMonitor:
         accuracy = record.get("d_accuracy")
         d_fake = record.get("d_fake")
         found: list[Diagnosis | None] = []
+        shown_d_fake = float("nan") if d_fake is None else d_fake  # a recipe may log no D scores
         if grad_g is not None:
             self.peak_grad_g = max(self.peak_grad_g, grad_g)
             d_winning = (d_fake is not None and d_fake < c.vanishing_d_fake) if self.probabilistic else (
@@ -101,7 +102,7 @@ class TrainingMonitor:
             small = grad_g < c.vanishing_grad_ratio * self.peak_grad_g
             found.append(self._streak(
                 "vanishing_generator_gradients", d_winning and small, c.window, step,
-                f"D rejects the fakes (D(G(z)) = {d_fake:.3g}) and the generator's gradient norm "
+                f"D rejects the fakes (D(G(z)) = {shown_d_fake:.3g}) and the generator's gradient norm "
                 f"({grad_g:.2e}) is below {c.vanishing_grad_ratio:g}x its peak ({self.peak_grad_g:.2e}): "
                 "G has stopped learning"))
         if accuracy is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gantool.recipes  # noqa: F401  (a checkpoint's config may be any recipe's)
 from gantool.checkpoint import load_checkpoint, resolve_checkpoint_path
 from gantool.config import Config, apply_overrides, flat_values, set_values
 from gantool.errors import GantoolError

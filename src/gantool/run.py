@@ -9,7 +9,8 @@ from gantool.config import Config, resolve_epochs, save_config, set_values
 from gantool.errors import GantoolError
 from gantool.recipes import RECIPES
 from gantool.resume import ResumePlan, plan_resume, record_changes
-from gantool.trainer import Trainer, TrainResult, resolve_device, seed_everything
+from gantool.trainer import Trainer, TrainResult
+from gantool.training.device import resolve_device, seed_everything
 from gantool.warmstart import WarmStart, init_config, load_initial_weights
 
 

@@ -48,7 +48,7 @@ class Translator:
     config: Config
     tile: int = 1024
     overlap: int = 64
-    amp_dtype: torch.dtype | None = None  # autocast to bf16/fp16 (see trainer.autocast_dtype); None: fp32
+    amp_dtype: torch.dtype | None = None  # autocast to bf16/fp16 (see training.device.autocast_dtype); None: fp32
     channels_last: bool = False
 
     def _forward(self, images: Tensor) -> Tensor:
@@ -123,7 +123,7 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", dropou
     """A translator for the generator of `direction` ("a2b": G, "b2a": F of a CycleGAN; a pix2pix
     model has only its training direction, "a2b"). `precision` bf16/fp16 runs the network under
     autocast (outputs differ from fp32 by about 1/256 of the range: invisible in 8-bit images)."""
-    from gantool.trainer import autocast_dtype
+    from gantool.training.device import autocast_dtype
 
     amp_dtype = autocast_dtype(precision, torch.device(device))  # rejects fp16 on a CPU, unknown names, ...
     if bn_stats not in ("auto", "running", "batch"):

@@ -132,7 +132,7 @@ class PilBicubicResize:
             size = (self.width, self.height)
         if size == (w, h):
             return image
-        resized = np.asarray(Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).resize(size, Image.BICUBIC))
+        resized = np.array(Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).resize(size, Image.BICUBIC))
         return resized[:, :, None] if resized.ndim == 2 else resized
 
 

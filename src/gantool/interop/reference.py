@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
+import gantool.recipes  # noqa: F401  (registers the pix2pix and CycleGAN configs)
 from gantool.config import Config, default_config, set_values
 from gantool.errors import GantoolError
 from gantool.interop import reference_names as rn

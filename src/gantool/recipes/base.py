@@ -2,12 +2,17 @@
 
 A recipe never runs a loop. The trainer asks it to `generate` fakes from a batch, then for the
 discriminator loss (phase "d") and the generator loss (phase "g"), and optimises
-`generators` and `discriminators` with one optimizer each.
+`generators` and `discriminators` with one optimizer each. A method that trains a third kind of
+network (CUT's projection heads: trained, but neither part of G nor of D, and never exported)
+puts it in `auxiliaries`: each gets an optimizer of its own, stepped after the backward of the
+phase that `auxiliary_optim` names; the trainer checkpoints and resumes them and wraps them for
+DDP like G and D, and neither the EMA nor exports see them.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator, Literal
 
 from torch import Tensor, nn
 from torch.utils.data import Dataset
@@ -17,6 +22,14 @@ from gantool.config import Config
 
 Batch = dict[str, Tensor]
 Stats = dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class AuxiliaryOptim:
+    """How the trainer optimises one auxiliary module."""
+
+    phase: Literal["g", "d"] = "g"  # the loss whose backward trains it; it steps with that phase
+    lr: float | None = None  # its base learning rate (scheduled like the phase's); None: the phase's
 
 
 class Recipe(nn.Module):
@@ -34,6 +47,11 @@ class Recipe(nn.Module):
         self.adversarial = AdversarialLoss(cfg.loss, cfg.data.channels, cfg.train.steps)
         self.generators = nn.ModuleDict()  # trained by the G optimizer; averaged by EMA
         self.discriminators = nn.ModuleDict()  # trained by the D optimizer
+        self.auxiliaries = nn.ModuleDict()  # trained by optimizers of their own; never averaged or exported
+
+    def auxiliary_optim(self, name: str) -> AuxiliaryOptim:
+        """The phase and learning rate of auxiliary module `name` (by default: G's)."""
+        return AuxiliaryOptim()
 
     @classmethod
     def build_data(cls, cfg: Config) -> tuple[Dataset, Dataset | None, dict[str, Any]]:
