@@ -317,7 +317,7 @@ def test_short_real_training_on_facades_lowers_cycle_l1(tmp_path):
     common = ["model.generator=resnet_6blocks", "model.ngf=16", "model.ndf=16", "data.image_size=64",
               "train.device=cpu", f"data.root={split}", "train.log_every=50", "train.sample_every=1000",
               "train.checkpoint_every=1000"]
-    cfg = apply_overrides(default_config("cyclegan"), common + ["train.steps=160"])
+    cfg = apply_overrides(default_config("cyclegan"), common + ["train.steps=200"])
     trained = train(cfg, out=tmp_path / "trained", quiet=True)
     untrained = train(apply_overrides(cfg, ["train.steps=1", "optim.lr_g=1e-12", "optim.lr_d=1e-12"]),
                       out=tmp_path / "untrained", quiet=True)
