@@ -98,6 +98,15 @@ def test_learning_rate_schedule_is_constant_then_linear():
     assert lr_factor(5, 10, 0) == 1.0
 
 
+def test_per_epoch_decay_follows_the_reference_rule():
+    """5 constant + 5 decay epochs of 4 steps: the rate drops once per epoch by 1/6 and the last
+    epoch trains at 1/6 (pytorch-CycleGAN-and-pix2pix's lambda_rule), never at 0."""
+    factors = [lr_factor(s, 40, 20, steps_per_epoch=4) for s in range(40)]
+    per_epoch = [factors[e * 4] for e in range(10)]
+    assert all(len(set(factors[e * 4:(e + 1) * 4])) == 1 for e in range(10))
+    assert per_epoch == pytest.approx([1, 1, 1, 1, 1, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
+
+
 def test_lr_decay_reaches_metrics(tiny_cfg, tmp_path):
     cfg = apply_overrides(tiny_cfg, ["train.steps=4", "train.log_every=1", "optim.lr_decay_steps=2", "optim.lr_g=2e-4"])
     result = train(cfg, out=tmp_path / "run", quiet=True)

@@ -114,6 +114,10 @@ class OptimConfig:
     # (when 0: over the last `lr_decay_fraction` of the run).
     lr_decay_steps: int = 0
     lr_decay_fraction: float = 0.0
+    # step: the rate falls a little after every step and reaches 0 at the end. epoch: the reference
+    # code's rule (pytorch-CycleGAN-and-pix2pix): it falls once per epoch, by 1/(decay epochs + 1),
+    # so the last epoch trains at 1/(decay epochs + 1) of the rate, never at 0
+    decay_every: Literal["step", "epoch"] = "step"
     # The GAN paper's pylearn2 schedule: the learning rate divided by this after every step
     # (ExponentialDecay; 1 = off), and sgd momentum raised linearly from `momentum` to
     # `momentum_final` between the steps of `momentum_ramp` (MomentumAdjustor; none = constant)

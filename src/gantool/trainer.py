@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from gantool import distributed
 from gantool.checkpoint import capture_rng, restore_rng
-from gantool.config import Config
+from gantool.config import Config, batches_per_epoch
 from gantool.data.stream import BatchStream
 from gantool.diagnostics import TrainingMonitor
 from gantool.distributed import SINGLE_PROCESS, Distributed
@@ -35,7 +35,7 @@ from gantool.recipes.base import Recipe
 from gantool.tensorboard_log import open_board
 from gantool.training.device import Placement, autocast_dtype, has_fast_bf16, resolve_device, seed_everything
 from gantool.training.ema import EMA
-from gantool.training.optimizers import PhaseOptimizer, build_optimizer, lr_factor
+from gantool.training.optimizers import PhaseOptimizer, build_optimizer, lr_factor, schedule_factor
 from gantool.training.runfiles import LogWindow, MetricsLog, check_finite, remove_stale_writes, write_checkpoint
 from gantool.training.signals import StopRequest
 from gantool.training.snapshots import Snapshots
@@ -252,10 +252,11 @@ class Trainer:
         bar = tqdm(total=tc.steps, initial=self.step, disable=self.quiet, unit="it", dynamic_ncols=True,
                    desc=self.recipe.name)
         log.bar = bar
+        per_epoch = batches_per_epoch(len(self.stream.dataset), self.cfg.data.batch_size)
         with self.stop.installed():
             while self.step < tc.steps:
                 oc, scheduled = self.cfg.optim, self.cfg.optim.scheduled(self.step)
-                factor = lr_factor(self.step, tc.steps, oc.decay_steps(tc.steps)) * oc.exponential_factor(self.step)
+                factor = schedule_factor(self.step, tc.steps, oc, per_epoch) * oc.exponential_factor(self.step)
                 lrs = {f"lr_{phase}": optimizer.set_lr(factor, scheduled) for phase, optimizer in self.opt.items()}
                 log_now = (self.step + 1) % tc.log_every == 0 or self.step + 1 == tc.steps
                 stats = self.train_step(want_norms=log_now)

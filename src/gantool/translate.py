@@ -92,7 +92,8 @@ class Translator:
         if size is not None:
             if size % self.multiple:
                 raise GantoolError(f"--size {size} does not suit this network: use a multiple of {self.multiple}")
-            resized = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False)
+            resized = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False,
+                                    antialias=True)  # shrinking: like PIL, no aliasing (issue 22)
             out = self._forward(resized)
             return F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
         if max(h, w) > self.tile:

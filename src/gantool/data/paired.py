@@ -110,6 +110,32 @@ def require_crop_fits(image: np.ndarray, path: Path, preprocess: str, size: int)
                            "use --preprocess resize_and_crop (resizes first) or a smaller --size")
 
 
+class PilBicubicResize:
+    """Resize an HxWxC uint8 array with PIL's bicubic filter, as the reference code's
+    `transforms.Resize(..., BICUBIC)` does on its PIL images. Unlike OpenCV's INTER_CUBIC, PIL
+    widens the filter when it shrinks an image, so a 256 -> 143 px facade keeps no aliasing: OpenCV
+    left 28% more Laplacian energy in the same photo, texture the generator then learnt to draw
+    (issue 22). Either (height, width) or the `longest` side is given. A class, not a closure, so
+    DataLoader workers can pickle it."""
+
+    def __init__(self, height: int = 0, width: int = 0, longest: int = 0) -> None:
+        self.height, self.width, self.longest = height, width, longest
+
+    def __call__(self, image: np.ndarray, **_: object) -> np.ndarray:
+        from PIL import Image
+
+        h, w = image.shape[:2]
+        if self.longest:
+            scale = self.longest / max(h, w)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        else:
+            size = (self.width, self.height)
+        if size == (w, h):
+            return image
+        resized = np.array(Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).resize(size, Image.BICUBIC))
+        return resized[:, :, None] if resized.ndim == 2 else resized
+
+
 def build_pair_transform(preprocess: str, size: int, load_size: int, flip: bool) -> A.Compose:
     import albumentations as A
     import cv2
@@ -118,12 +144,12 @@ def build_pair_transform(preprocess: str, size: int, load_size: int, flip: bool)
         raise GantoolError(f"unknown preprocess {preprocess!r}; valid: {', '.join(PREPROCESS)}")
     steps: list = []
     if preprocess == "resize_and_crop":
-        steps += [A.Resize(load_size, load_size, interpolation=cv2.INTER_CUBIC), A.RandomCrop(size, size)]
+        steps += [A.Lambda(image=PilBicubicResize(load_size, load_size), name="resize"), A.RandomCrop(size, size)]
     elif preprocess == "crop":
         steps += [A.RandomCrop(size, size)]  # images smaller than the crop: require_crop_fits
     elif preprocess in ("scale_width", "scale_width_and_crop"):
-        steps += [A.LongestMaxSize(max_size=size if preprocess == "scale_width" else load_size,
-                                   interpolation=cv2.INTER_CUBIC)]
+        steps += [A.Lambda(image=PilBicubicResize(longest=size if preprocess == "scale_width" else load_size),
+                           name="resize")]
         steps += [A.PadIfNeeded(size, size, border_mode=cv2.BORDER_REFLECT_101)]
         steps += [A.RandomCrop(size, size) if preprocess == "scale_width_and_crop" else A.CenterCrop(size, size)]
     if flip:
@@ -164,14 +190,11 @@ class PairedImages(Dataset):
         return load_image(pair.a, self.channels_a), load_image(pair.b, self.channels_b)
 
     def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Tensor]:
-        import cv2
-
         index, seed = key if isinstance(key, tuple) else (key, 0)
         a, b = self.load_pair(index)
         require_crop_fits(a, self.pairs[index].a, self.preprocess, self.size)
         if a.shape[:2] != b.shape[:2]:
-            b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_CUBIC)
-            b = b[:, :, None] if b.ndim == 2 else b
+            b = PilBicubicResize(a.shape[0], a.shape[1])(b)
         self.transform.set_random_seed(seed)
         out = self.transform(image=a, target=b)
         return {"A": to_tensor(out["image"]), "B": to_tensor(out["target"])}

@@ -23,12 +23,23 @@ def build_optimizer(params: list[nn.Parameter], cfg: OptimConfig, lr: float) -> 
     return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kind)
 
 
-def lr_factor(step: int, total: int, decay_steps: int) -> float:
-    """Constant, then linear decay to 0 over the last `decay_steps` of `total` steps."""
+def lr_factor(step: int, total: int, decay_steps: int, steps_per_epoch: int = 0) -> float:
+    """Constant, then linear decay over the last `decay_steps` of `total` steps: to 0, step by
+    step; or, given `steps_per_epoch`, once per epoch as the reference code does, epoch e (from 0)
+    of C constant and N decay epochs at 1 - max(0, e + 1 - C) / (N + 1)."""
     if decay_steps <= 0:
         return 1.0
     start = total - decay_steps
+    if steps_per_epoch > 0:
+        constant_epochs, decay_epochs = start / steps_per_epoch, decay_steps / steps_per_epoch
+        return 1.0 - max(0.0, step // steps_per_epoch + 1 - constant_epochs) / (decay_epochs + 1)
     return 1.0 if step < start else max(0.0, 1.0 - (step - start) / decay_steps)
+
+
+def schedule_factor(step: int, total: int, cfg: OptimConfig, steps_per_epoch: int) -> float:
+    """The learning-rate factor at `step` under `cfg`'s schedule (`steps_per_epoch`: batches in one
+    pass over the training set, used when the rate changes once per epoch)."""
+    return lr_factor(step, total, cfg.decay_steps(total), steps_per_epoch if cfg.decay_every == "epoch" else 0)
 
 
 def grad_norm(parameters: Iterator[nn.Parameter]) -> Tensor:
