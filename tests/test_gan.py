@@ -223,6 +223,17 @@ def test_eval_scores_a_digit_gan_with_the_papers_parzen_protocol(gan_run, tmp_pa
     assert scores["parzen"]["sigma_chosen_on"] == "1,000 random MNIST training digits" and "Theis" in scores["parzen"]["note"]
 
 
+def test_a_gan_trained_on_the_first_50000_digits_is_validated_on_the_next_1000(tmp_path, mnist_root):
+    run = tmp_path / "run"
+    trained = invoke("train", "gan", "--data", "mnist", "--data-root", mnist_root, "--out", run, "--quiet", *TINY_ARGS,
+                     "--steps", 2, "--set", "data.max_images=50000")
+    assert trained.exit_code == 0, trained.output
+    result = invoke("eval", run, "--data", mnist_root, "--metrics", "parzen", "--n", 100)
+    assert result.exit_code == 0, result.output
+    parzen = json.loads((run / "eval.json").read_text())["parzen"]
+    assert parzen["sigma_chosen_on"] == "MNIST train[50000:51000] (held out)" and parzen["parzen_test_images"] == 10000
+
+
 def test_eval_of_a_folder_gan_uses_inception_features_against_the_folder(faces, tmp_path, monkeypatch):
     from gantool.metrics import inception
 

@@ -132,8 +132,9 @@ def _digits(ctx: EvalContext) -> bool:
 
 
 def _trained_on(ctx: EvalContext) -> int:
-    """How many of the first MNIST training digits the model saw (data.max_images; 0: all)."""
-    return _sampler(ctx).config.data.max_images
+    """N when the model was trained on MNIST's first N training digits only (data.max_images), else 0."""
+    data = _sampler(ctx).config.data
+    return data.max_images if data.dataset == "mnist" else 0
 
 
 def _judge(ctx: EvalContext):
