@@ -220,6 +220,18 @@ def test_a_batch_inverts_as_its_images_would_one_by_one(trained):
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("command, options", [
+    (["edit"], ["--checkpoint", "--to", "--label", "--out", "--as-is", "--refine-steps"]),
+    (["invert"], ["--checkpoint", "--out", "--steps", "--lr", "--feature-weight"]),
+    (["eval", "encoder"], ["--data", "--per-class", "--refine-steps", "--probe-labels", "--out"]),
+])
+def test_help_explains_the_options(command, options):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output
+    for option in options:
+        assert option in result.output
+
+
 def test_train_encoder_help_and_dry_run(trained):
     generator, _ = trained
     result = invoke("train", "encoder", "--help")
