@@ -135,7 +135,8 @@ def test_resume_after_the_generator_file_changed_is_exact(tmp_path):
     write_generator(generator, seed=1)  # the cgan was trained on: its file holds other weights now
     resumed = train(cfg, resume=half.run_dir, quiet=True)
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
-    for section in ("generators", "ema", "recipe_state"):
+    assert a["ema"] is None  # the encoder's default: no weight average
+    for section in ("generators", "recipe_state"):
         for key, value in a[section].items():
             assert torch.equal(value, b[section][key]), f"{section}.{key}"
 
@@ -217,6 +218,18 @@ def test_a_batch_inverts_as_its_images_would_one_by_one(trained):
     together = invert(editor, images, labels, steps=15).z
     alone = torch.cat([invert(editor, images[i:i + 1], labels[i:i + 1], steps=15).z for i in range(3)])
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("command, options", [
+    (["edit"], ["--checkpoint", "--to", "--label", "--out", "--as-is", "--refine-steps"]),
+    (["invert"], ["--checkpoint", "--out", "--steps", "--lr", "--feature-weight"]),
+    (["eval", "encoder"], ["--data", "--per-class", "--refine-steps", "--probe-labels", "--out"]),
+])
+def test_help_explains_the_options(command, options):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output
+    for option in options:
+        assert option in result.output
 
 
 def test_train_encoder_help_and_dry_run(trained):

@@ -247,7 +247,7 @@ def cut(checkpoint, dir_a, dir_b, pairs, out, size, device) -> None:
 @click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder with the MNIST IDX files: test digits to encode and edit, train digits for the probes.")
-@click.option("--per-class", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--per-class", type=click.IntRange(min=1), default=30, show_default=True,
               help="MNIST test digits of each class to reconstruct and edit.")
 @click.option("--refine-steps", type=click.IntRange(min=0), default=300, show_default=True,
               help="Gradient steps of the refinement (as gantool invert).")

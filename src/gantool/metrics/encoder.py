@@ -153,7 +153,7 @@ def linear_probes(editor: Editor, data_root: str | Path, sizes: tuple[int, ...],
     return result
 
 
-def evaluate_encoder(editor: Editor, judge: DigitJudge, data_root: str | Path, per_class: int = 50,
+def evaluate_encoder(editor: Editor, judge: DigitJudge, data_root: str | Path, per_class: int = 30,
                      refine_steps: int = 300, probe_sizes: tuple[int, ...] = (10, 100, 1000), probe_repeats: int = 5,
                      seed: int = 0, log: Callable[[str], None] = print) -> tuple[dict[str, Any], Tensor]:
     """Every measurement above; also the figure's images: the first test digit of each class,

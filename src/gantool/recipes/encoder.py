@@ -30,10 +30,13 @@ from gantool.recipes.base import Batch, Recipe, Stats
 from gantool.recipes.cgan import sample_noise
 from gantool.recipes.registry import RECIPES
 
+# No weight EMA: on the default digits cgan, 3,000 steps, the raw encoder reconstructed 2,000 fresh
+# samples with pixel MSE 0.0255 against 0.0354 for its EMA (0.999) and recovered z with MSE 0.59
+# against 0.70; the averaged weights do not fit the batch-norm statistics of the raw ones.
 ENCODER_DEFAULTS = {
     "data": {"dataset": "generator"},
     "optim": {"lr_g": 1e-3, "betas": [0.9, 0.999], "lr_decay_fraction": 0.3},
-    "train": {"steps": 3000, "ema_decay": 0.999},
+    "train": {"steps": 3000, "ema_decay": 0.0},
 }
 CODES_PER_EPOCH = 60_000  # the stream needs a length; every sample is fresh anyway
 VALIDATION_SAMPLES = 500
