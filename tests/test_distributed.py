@@ -36,9 +36,13 @@ RECIPE_OPTIONS = {
                 "data.image_size=64", "model.generator=unet_64"],
     "cyclegan": ["data.batch_size=2", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",
                  "data.image_size=32", "model.pool_size=50"],
-    # patch locations (and FastCUT's flips) come from each image's seed
+    # patch locations (and FastCUT's flips) come from each image's seed. SGD, not Adam: Adam's first
+    # steps move every weight by about +-lr whatever its gradient's size, so the conv biases before
+    # instance norm (true gradient 0, computed as rounding noise) move by a random sign, and the
+    # 2-process losses left 1-process ones by 3e-4 at step 2 and 7e-3 at step 3 (same code, same data);
+    # with SGD they agree to 1e-5
     "cut": ["data.batch_size=2", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4", "data.image_size=32",
-            "model.nce_patches=16", "model.head_width=8"],
+            "model.nce_patches=16", "model.head_width=8", "optim.optimizer=sgd", "optim.lr_g=1e-5"],
 }
 
 

@@ -48,7 +48,8 @@ def _vary_batch_norms(module: torch.nn.Module) -> None:
 
 def _tiny(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    module = GENERATORS.get(name)(ngf=8)
+    small = {"mlp": {"hidden": 16}}.get(name, {"ngf": 8})
+    module = GENERATORS.get(name)(**small)
     _vary_batch_norms(module)
     return module.eval()
 
@@ -63,6 +64,8 @@ def _inputs(module: torch.nn.Module, case: int) -> tuple[torch.Tensor, ...]:
         return (torch.rand(batch, module.in_channels, height, width, generator=generator) * 2 - 1,)
     batch = 1 if case == 0 else 5
     z = torch.randn(batch, module.z_dim, generator=generator)
+    if not hasattr(module, "num_classes"):  # an unconditional generator takes z alone
+        return (z,)
     return (z, torch.randint(0, module.num_classes, (batch,), generator=generator))
 
 

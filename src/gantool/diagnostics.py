@@ -167,7 +167,7 @@ class TrainingMonitor:
             found = self._observe_diversity(record)
         elif any(key.startswith("val_") for key in record):
             found = self._observe_validation(record, selection_metric)
-        elif "loss_g" in record:
+        elif "loss_g" in record or "loss_d" in record:  # every recipe logs loss_g; D-only records too
             found = self._observe_training(record)
         else:
             return []
