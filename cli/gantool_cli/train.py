@@ -174,7 +174,7 @@ def gan(ctx, data, data_root, objective, d_steps, size, channels, generator, dis
     Examples:
       gantool train gan --data faces/                      # any folder of images, 64 px RGB
       gantool train gan --data textures/ --size 128 --steps 20000
-      gantool train gan --config configs/gan_mnist.yaml    # MNIST, Parzen above the paper's
+      gantool train gan --config configs/gan_mnist.yaml    # unconditional MNIST (DCGAN)
       gantool train gan --config configs/gan_paper_mnist.yaml   # the paper's own MLP/maxout model
       gantool train gan --resume runs/gan --steps 8000     # continue, from the run folder alone
     """
