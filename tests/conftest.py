@@ -69,3 +69,13 @@ def write_random_pairs(folder: Path, n: int, height: int = 64, width: int = 128)
     for i in range(n):
         Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     return folder
+
+
+def straight_and_resumed(cfg, tmp_path: Path, stop_at: int = 3):
+    """The same run trained in one go and trained to `stop_at`, then resumed: (straight, resumed)."""
+    from gantool.run import train
+
+    straight = train(cfg, out=tmp_path / "straight", quiet=True)
+    half = train(cfg, out=tmp_path / "half", quiet=True, stop_at=stop_at)
+    assert half.interrupted and half.step == stop_at
+    return straight, train(cfg, resume=half.run_dir, quiet=True)

@@ -15,7 +15,7 @@ from gantool.recipes import RECIPES
 from gantool.run import train
 from gantool.runlog import read_records
 from gantool.trainer import Trainer
-from tests.conftest import REPO
+from tests.conftest import REPO, straight_and_resumed
 from tests.dummy_recipe import NAME, NoiseImages, critic_head_loss
 
 
@@ -81,9 +81,7 @@ def _all_tensors(path):
 
 def test_resume_restores_auxiliaries_and_their_optimizers_exactly(tmp_path):
     cfg = _cfg("train.steps=6", "optim.lr_decay_steps=3")
-    straight = train(cfg, out=tmp_path / "straight", quiet=True)
-    half = train(cfg, out=tmp_path / "half", quiet=True, stop_at=3)
-    resumed = train(cfg, resume=half.run_dir, quiet=True)
+    straight, resumed = straight_and_resumed(cfg, tmp_path)
     a, b = _all_tensors(straight.checkpoint), _all_tensors(resumed.checkpoint)
     assert a.keys() == b.keys() and any(k.startswith("optim.head.") for k in a)
     for key in a:

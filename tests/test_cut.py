@@ -23,6 +23,7 @@ from gantool.run import train
 from gantool.runlog import read_records
 from gantool.translate import load_translator
 from gantool_cli.main import cli
+from tests.conftest import straight_and_resumed
 
 T = 0.07
 TINY_CUT = ["model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4", "data.image_size=32", "train.steps=4",
@@ -203,9 +204,7 @@ def test_fastcut_mode_values_and_explicit_ones():
 def test_cut_resume_is_exact(mode, noise_domains, tmp_path):
     cfg = _cut_cfg(noise_domains, f"model.mode={mode}", "train.steps=6", "train.checkpoint_every=3",
                    "optim.lr_decay_steps=3")
-    straight = train(cfg, out=tmp_path / "straight", quiet=True)
-    half = train(cfg, out=tmp_path / "half", quiet=True, stop_at=3)
-    resumed = train(cfg, resume=half.run_dir, quiet=True)
+    straight, resumed = straight_and_resumed(cfg, tmp_path)
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
     for section in ("generators", "discriminators", "auxiliaries"):
         for key, value in a[section].items():

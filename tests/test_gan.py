@@ -17,7 +17,7 @@ from gantool.networks import DISCRIMINATORS, GENERATORS
 from gantool.run import train
 from gantool.runlog import read_records
 from gantool_cli.main import cli
-from tests.conftest import REPO, has_builtin_digits
+from tests.conftest import REPO, has_builtin_digits, straight_and_resumed
 from tests.test_metrics import _fake_judge_in_cache
 
 TINY_GAN = ["model.z_dim=16", "model.ngf=8", "model.ndf=8", "data.batch_size=16", "train.steps=4",
@@ -134,9 +134,7 @@ def test_gan_trains_on_digits_and_keeps_no_labels_in_its_checkpoint(digits_cfg, 
                          ids=["dcgan", "paper-mlp-maxout-sgd-schedule"])
 def test_gan_resume_is_exact(digits_cfg, tmp_path, extra):
     cfg = apply_overrides(digits_cfg, ["train.steps=6", "train.checkpoint_every=3", "train.log_every=1"] + extra)
-    straight = train(cfg, out=tmp_path / "straight", quiet=True)
-    half = train(cfg, out=tmp_path / "half", quiet=True, stop_at=3)
-    resumed = train(cfg, resume=half.run_dir, quiet=True)
+    straight, resumed = straight_and_resumed(cfg, tmp_path)
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
     for part in ("generators", "discriminators"):
         for key in a[part]:

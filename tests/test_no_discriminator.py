@@ -19,6 +19,7 @@ from gantool.recipes.registry import RECIPES
 from gantool.run import train
 from gantool.runlog import read_records
 from gantool.trainer import Trainer
+from tests.conftest import straight_and_resumed
 from tests.dummy_recipe import NoiseImages
 
 NAME = "dummy_no_d"
@@ -79,9 +80,7 @@ def test_a_recipe_without_discriminators_trains_with_g_alone(tmp_path):
 
 def test_resume_without_discriminators_is_exact(tmp_path):
     cfg = _cfg("train.steps=6", "optim.lr_decay_steps=3")
-    straight = train(cfg, out=tmp_path / "straight", quiet=True)
-    half = train(cfg, out=tmp_path / "half", quiet=True, stop_at=3)
-    resumed = train(cfg, resume=half.run_dir, quiet=True)
+    straight, resumed = straight_and_resumed(cfg, tmp_path)
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
     for section in ("generators", "ema"):
         for key, value in a[section].items():

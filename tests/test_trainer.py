@@ -8,6 +8,7 @@ from gantool.losses import OBJECTIVES
 from gantool.run import train
 from gantool.runlog import read_records
 from gantool.trainer import lr_factor
+from tests.conftest import straight_and_resumed
 
 
 def test_run_folder_layout(tiny_cfg, tmp_path):
@@ -51,11 +52,8 @@ def _weights(path):
 def test_resume_is_exact(tiny_cfg, tmp_path, extra):
     cfg = apply_overrides(tiny_cfg, ["train.steps=6", "train.checkpoint_every=3", "train.log_every=1",
                                      "data.hflip=true"] + extra)
-    straight = train(cfg, out=tmp_path / "straight", quiet=True)
-    half = train(cfg, out=tmp_path / "half", quiet=True, stop_at=3)
-    assert half.interrupted and half.step == 3
-    resumed = train(cfg, resume=half.run_dir, quiet=True)
-    assert resumed.run_dir == half.run_dir and resumed.step == 6
+    straight, resumed = straight_and_resumed(cfg, tmp_path)
+    assert resumed.run_dir == tmp_path / "half" and resumed.step == 6
     a, b = _weights(straight.checkpoint), _weights(resumed.checkpoint)
     assert a.keys() == b.keys()
     for key in a:
