@@ -266,3 +266,15 @@ def test_bad_input_is_one_line(gan_run, tmp_path, monkeypatch, args, message):
     result = invoke(*[names.get(a, a) for a in args])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output, result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_serve_offers_a_gan_run_in_the_generate_tab_as_gantool_generate_draws_it(gan_run, tmp_path):
+    pytest.importorskip("gradio", reason="the serve extra: pip install -e '.[serve]'")
+    from gantool.serve import Outputs, load_models
+    from gantool.serve.actions import generate_grid
+
+    (model,) = load_models([gan_run], device="cpu")
+    assert model.kind == "generate" and model.sampler.class_names == []
+    grid = generate_grid(model, "all", 6, 3, Outputs(tmp_path))  # the label means nothing here
+    assert invoke("generate", gan_run, "--n", 6, "--seed", 3, "--out", tmp_path / "cli.png").exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(grid)), np.asarray(Image.open(tmp_path / "cli.png")))

@@ -22,11 +22,11 @@ log = logging.getLogger("gantool")
 
 def sampler_loaders() -> dict[str, Callable[[Path, torch.device], Any]]:
     """recipe -> loader (checkpoint, device) of an object with .sample(labels, z=, seed=),
-    .class_names, .label_index() and .noise() (see gantool.inference.ConditionalSampler). A later
-    sampling recipe (an unconditional GAN: no class names) adds its loader here."""
+    .class_names, .label_index() and .noise() (see gantool.inference.ConditionalSampler; an
+    unconditional gan's UnconditionalSampler has no class names)."""
     from gantool.inference import load_sampler
 
-    return {"cgan": load_sampler}
+    return {"cgan": load_sampler, "gan": load_sampler}
 
 
 @dataclass

@@ -83,8 +83,10 @@ def generate_tab(page: Page) -> None:
         with gr.Row():
             with gr.Column():
                 model, _ = _model_choice(page, page.samplers)
+                # the choices follow the chosen model in the page; the API may name any model's class
+                # (the page's action checks it against that model), so custom values pass the dropdown
                 label = gr.Dropdown(["all"] + names, value="all", label="Class ('all': one row each)",
-                                    visible=bool(names))
+                                    visible=bool(names), allow_custom_value=True)
                 count = gr.Slider(1, 64, value=8, step=1, label="Samples (per class with 'all')")
                 seed = gr.Number(0, precision=0, label="Seed (same seed, same images)")
                 button = gr.Button("Generate", variant="primary", elem_id="generate-button")
@@ -92,7 +94,8 @@ def generate_tab(page: Page) -> None:
         gr.Markdown("### Latent interpolation: walks between random codes of one class")
         with gr.Row():
             with gr.Column():
-                walk_label = gr.Dropdown(names, value=names[0] if names else None, label="Class", visible=bool(names))
+                walk_label = gr.Dropdown(names, value=names[0] if names else None, label="Class", visible=bool(names),
+                                         allow_custom_value=True)
                 steps = gr.Slider(2, 16, value=10, step=1, label="Images along each walk")
                 pairs = gr.Slider(1, 4, value=2, step=1, label="Walks")
                 mode = gr.Radio(["both", "linear", "slerp"], value="both", label="Interpolation")
