@@ -12,9 +12,9 @@ Equal time: the machine is shared and noisy, so wall-clock budgets would measure
 Each method's seconds per iteration come from one `python -m benchmarks` run (cyclegan128 and
 cut128, optimised mode: bf16 on this CPU), and each gets the steps that fill a common budget.
 
-    python benchmarks/cut_vs_cyclegan_facades.py split --out /tmp/facades-split
+    python benchmarks/cut_vs_cyclegan_facades.py split --out runs/facades-split
     python benchmarks/cut_vs_cyclegan_facades.py budget --minutes 40        # prints the two train commands
-    python benchmarks/cut_vs_cyclegan_facades.py evaluate --split /tmp/facades-split \\
+    python benchmarks/cut_vs_cyclegan_facades.py evaluate --split runs/facades-split \\
         --cyclegan runs/facades-cyclegan --cut runs/facades-cut --grid docs/cut/facades_equal_time.png
 """
 

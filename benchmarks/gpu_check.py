@@ -1,7 +1,7 @@
 """gantool on a CUDA machine, end to end, with one command (about five minutes on one GPU):
 
     python -m benchmarks.gpu_check                 # or: bash benchmarks/gpu_check.sh
-    python -m benchmarks.gpu_check --keep /tmp/gc  # keep runs, outputs and logs there
+    python -m benchmarks.gpu_check --keep runs/gpu_check  # keep runs, outputs and logs there
     python -m benchmarks.gpu_check --list          # print the plan, run nothing (works anywhere)
 
 What runs, through the `gantool` CLI as a user would run it, on synthetic images made here:

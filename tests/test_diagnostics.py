@@ -143,8 +143,8 @@ def _monitor(**changes) -> TrainingMonitor:
 
 def test_a_condition_must_hold_for_the_whole_window_and_fires_once_until_it_clears():
     monitor = _monitor()
-    good = {"loss_d": 1.0, "d_accuracy": 0.7}
-    bad = {"loss_d": 1.0, "d_accuracy": 1.0}
+    good = {"loss_d": 1.0, "loss_g": 1.0, "d_accuracy": 0.7}
+    bad = {"loss_d": 1.0, "loss_g": 1.0, "d_accuracy": 1.0}
     fired = [monitor.observe({"step": s, **record})
              for s, record in enumerate([bad, bad, good, bad, bad, bad, bad, good, bad, bad, bad], 1)]
     steps = [s for s, warnings in enumerate(fired, 1) for w in warnings if w["warning"] == "discriminator_overpowering"]
@@ -154,17 +154,17 @@ def test_a_condition_must_hold_for_the_whole_window_and_fires_once_until_it_clea
 def test_no_warning_during_warmup():
     monitor = _monitor(warmup_steps=100)
     for step in range(10, 100, 10):
-        assert monitor.observe({"step": step, "loss_d": 1.0, "d_accuracy": 1.0}) == []
-    assert monitor.observe({"step": 120, "loss_d": 1.0, "d_accuracy": 1.0}) == []  # the window restarts at warmup
+        assert monitor.observe({"step": step, "loss_d": 1.0, "loss_g": 1.0, "d_accuracy": 1.0}) == []
+    assert monitor.observe({"step": 120, "loss_d": 1.0, "loss_g": 1.0, "d_accuracy": 1.0}) == []  # the window restarts at warmup
 
 
 def test_vanishing_gradients_need_both_a_winning_d_and_a_collapsed_gradient():
     monitor = _monitor()
-    monitor.observe({"step": 1, "loss_d": 1.0, "d_fake": 0.5, "grad_norm_g": 10.0})
+    monitor.observe({"step": 1, "loss_d": 1.0, "loss_g": 1.0, "d_fake": 0.5, "grad_norm_g": 10.0})
     for step in (2, 3, 4):  # D wins but G still gets gradient: the non-saturating loss at work
-        assert monitor.observe({"step": step, "loss_d": 1.0, "d_fake": 0.01, "grad_norm_g": 5.0}) == []
+        assert monitor.observe({"step": step, "loss_d": 1.0, "loss_g": 1.0, "d_fake": 0.01, "grad_norm_g": 5.0}) == []
     kinds = [w["warning"] for step in (5, 6, 7)
-             for w in monitor.observe({"step": step, "loss_d": 1.0, "d_fake": 0.01, "grad_norm_g": 1e-4})]
+             for w in monitor.observe({"step": step, "loss_d": 1.0, "loss_g": 1.0, "d_fake": 0.01, "grad_norm_g": 1e-4})]
     assert kinds == ["vanishing_generator_gradients"]
 
 
@@ -175,13 +175,13 @@ def test_class_coverage_collapse_is_mode_collapse():
 
 
 def test_replay_restores_streaks_and_what_has_fired():
-    records = [{"step": s, "loss_d": 1.0, "d_accuracy": 1.0} for s in (1, 2, 3)]
+    records = [{"step": s, "loss_d": 1.0, "loss_g": 1.0, "d_accuracy": 1.0} for s in (1, 2, 3)]
     first = _monitor()
     written = [w for r in records for w in first.observe(r)]
     resumed = _monitor()
     resumed.replay(records + written)
     assert resumed.fired == written
-    assert resumed.observe({"step": 4, "loss_d": 1.0, "d_accuracy": 1.0}) == []  # still the same episode
+    assert resumed.observe({"step": 4, "loss_d": 1.0, "loss_g": 1.0, "d_accuracy": 1.0}) == []  # still the same episode
 
 
 def test_pairwise_diversity():

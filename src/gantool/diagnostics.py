@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gantool.config import DiagnosticsConfig
+from gantool.runlog import record_kind
 
 
 @dataclass(frozen=True)
@@ -161,13 +162,14 @@ class TrainingMonitor:
     # -------------------------------------------------------------------- API
     def observe(self, record: dict[str, Any], selection_metric: str | None = None) -> list[dict[str, Any]]:
         """Feed one metrics.jsonl record; returns the warning records it triggers."""
-        if not self.cfg.enabled or "step" not in record or "warning" in record:
+        if not self.cfg.enabled or "step" not in record:
             return []
-        if "diversity_ratio" in record:
+        kind = record_kind(record)  # the run log's own rule, so reader and monitor agree
+        if kind == "diversity":
             found = self._observe_diversity(record)
-        elif any(key.startswith("val_") for key in record):
+        elif kind == "validation":
             found = self._observe_validation(record, selection_metric)
-        elif "loss_g" in record or "loss_d" in record:  # every recipe logs loss_g; D-only records too
+        elif kind == "training":
             found = self._observe_training(record)
         else:
             return []

@@ -60,6 +60,9 @@ class ConditionalSampler:
         return torch.cat(outputs) if outputs else torch.empty(0)
 
 
+SAMPLING_RECIPES = ("cgan", "gan")  # noise-to-image recipes: what load_sampler reads
+
+
 class UnconditionalSampler:
     """An unconditional generator (the `gan` recipe) loaded for sampling: no classes."""
 
@@ -111,7 +114,7 @@ def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> Condit
     """A checkpoint, run folder or exported generator folder of a noise-to-image model (cgan: a
     ConditionalSampler; gan: an UnconditionalSampler, whose `num_classes` is 0) -> a ready
     sampler (EMA weights if kept)."""
-    cfg, meta, generators = load_generators(path, ("cgan", "gan"),
+    cfg, meta, generators = load_generators(path, SAMPLING_RECIPES,
                                             "but sampling needs a noise-to-image (cgan or gan) checkpoint")
     device = torch.device(device)
     generator = generators["G"].to(device).eval()
@@ -173,4 +176,4 @@ def interpolation_walks(sampler: ConditionalSampler, label: str, steps: int, pai
 
 
 __all__ = ["ConditionalSampler", "load_sampler", "interpolation_codes", "slerp", "grid_rows", "grid_labels",
-           "interpolation_walks", "UnconditionalSampler"]
+           "interpolation_walks", "UnconditionalSampler", "SAMPLING_RECIPES"]

@@ -24,9 +24,9 @@ def sampler_loaders() -> dict[str, Callable[[Path, torch.device], Any]]:
     """recipe -> loader (checkpoint, device) of an object with .sample(labels, z=, seed=),
     .class_names, .label_index() and .noise() (see gantool.inference.ConditionalSampler; an
     unconditional gan's UnconditionalSampler has no class names)."""
-    from gantool.inference import load_sampler
+    from gantool.inference import SAMPLING_RECIPES, load_sampler
 
-    return {"cgan": load_sampler, "gan": load_sampler}
+    return dict.fromkeys(SAMPLING_RECIPES, load_sampler)
 
 
 @dataclass
