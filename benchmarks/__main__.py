@@ -1,7 +1,9 @@
-"""Training-step and translate speed and peak memory: our fp32 eager baseline against our
-optimised path, side by side, with the reference implementation's figures where we have them.
+"""Training-step and translate speed and peak memory, in one run: a bare hand-written PyTorch loop
+over the same networks (the yardstick: what the reference code does per iteration), gantool at its
+fp32 defaults, and gantool's optimised path, with the ratios.
 
-    python -m benchmarks                                  # everything (about 10 minutes on 2 CPU cores)
+    python -m benchmarks                                  # everything (about 25 minutes on 2 CPU cores)
+    python -m benchmarks --workloads pix2pix256,cyclegan128,cyclegan256 --no-translate   # the yardstick table
     python -m benchmarks --workloads pix2pix256,cgan --out results.json
     python -m benchmarks --device cuda --batch-sizes 1,8  # on a GPU
     python -m benchmarks --workloads cyclegan256,pix2pix256 --no-train --modes torch,onnxruntime
@@ -11,6 +13,8 @@ Each measurement runs in its own process (so peak RSS belongs to it alone), with
 `iters` iterations after `warmup`. Results are merged into the JSON file (a measurement replaces
 the earlier one of the same workload, mode, measure and batch; the others stay) and shown as a
 table; workloads with a yardstick measured in the same run also get their time and memory ratios.
+Training time per iteration is (start of iteration warmup + iters - start of iteration warmup) /
+iters: everything the loop does in between counts (gantool's data decoding, logging, EMA, ...).
 """
 
 from __future__ import annotations
@@ -24,9 +28,14 @@ import time
 from pathlib import Path
 
 from benchmarks import chosen_names, merge_results
-from benchmarks.workloads import REFERENCE, WORKLOADS
+from benchmarks.bare_loop import BARE_RECIPES
+from benchmarks.workloads import WORKLOADS
 
-MODES = ("baseline", "optimised")  # training and translate
+MODES = ("baseline", "optimised")  # training and translate: gantool fp32 at its defaults, gantool optimised
+# training only: the yardstick, a hand-written loop over the same networks (benchmarks/bare_loop.py)
+# with torch's default Adam (as the reference code) and with the fused Adam gantool uses
+BARE_MODES = ("bare", "bare-fused")
+TRAIN_MODES = BARE_MODES + MODES
 ENGINES = ("torch", "onnxruntime")  # translate only: gantool translate's fp32 path on a checkpoint, on an .onnx
 TRANSLATE_SIZES = ("256x256", "512x1024")  # H x W
 
@@ -43,26 +52,51 @@ def run_one(workload: str, mode: str, what: str, iters: int, warmup: int, batch_
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def table(results: list[dict]) -> str:
-    rows = ["| workload | measure | batch | baseline (fp32 eager) | optimised | speed-up | reference | vs reference "
-            "| peak RSS baseline / optimised | RSS vs reference |", "|---" * 10 + "|"]
-    keyed = {(r["workload"], r["what"], r.get("batch_size"), r["mode"]): r for r in results if "error" not in r}
-    for (workload, what, batch, mode), base in keyed.items():
-        if mode != "baseline" or (workload, what, batch, "optimised") not in keyed:
-            continue
-        fast = keyed[(workload, what, batch, "optimised")]
-        unit = "s_per_it" if what == "train" else "s_per_batch"
-        reference = REFERENCE.get(workload, {}) if what == "train" and batch == 1 else {}
-        ref_time = reference.get("s_per_it")
-        ref_rss = reference.get("peak_rss_gb")
-        vs_reference = f"{ref_time / fast[unit]:.2f}x" if ref_time else "-"
-        rss_ratio = f"{fast['peak_rss_gb'] / ref_rss:.2f}x" if ref_rss else "-"
-        rows.append(
-            f"| {workload} | {what} | {batch} | {base[unit]:.3f} s ({base['images_per_s']:.1f} img/s) | "
-            f"{fast[unit]:.3f} s ({fast['images_per_s']:.1f} img/s, {fast['precision']}) | "
-            f"{base[unit] / fast[unit]:.2f}x | {f'{ref_time:.2f} s' if ref_time else '-'} | {vs_reference} | "
-            f"{base['peak_rss_gb']:.2f} / {fast['peak_rss_gb']:.2f} GB | {rss_ratio} |")
+def _ratio(a: dict | None, b: dict | None, unit: str = "s_per_it") -> str:
+    return f"{a[unit] / b[unit]:.2f}x" if a and b else "-"
+
+
+def train_table(results: list[dict]) -> str:
+    """Per workload and batch: the bare loops (the yardstick, torch's default Adam as the reference
+    uses it, and the fused Adam gantool uses), gantool fp32 at its defaults and gantool optimised,
+    with the time ratios to the bare loop and the peak memory."""
+    rows = ["| workload | batch | bare loop (torch Adam) | bare loop (fused Adam) | gantool fp32 | gantool optimised "
+            "| fp32 / bare | fp32 / bare fused | optimised / bare | peak RSS bare / fp32 / optimised | "
+            "optimised RSS / bare |", "|---" * 11 + "|"]
+    keyed = {(r["workload"], r.get("batch_size"), r["mode"]): r for r in results
+             if "error" not in r and r["what"] == "train"}
+    for workload, batch in dict.fromkeys((w, b) for w, b, _ in keyed):
+        bare, fused, fp32, fast = (keyed.get((workload, batch, m)) for m in TRAIN_MODES)
+        cell = lambda r: f"{r['s_per_it']:.3f} s" + (f" ({r['precision']})" if r is fast else "") if r else "-"  # noqa: E731
+        rss = " / ".join(f"{r['peak_rss_gb']:.2f}" if r else "-" for r in (bare, fp32, fast)) + " GB"
+        rows.append(f"| {workload} | {batch} | {cell(bare)} | {cell(fused)} | {cell(fp32)} | {cell(fast)} | "
+                    f"{_ratio(fp32, bare)} | {_ratio(fp32, fused)} | {_ratio(fast, bare)} | {rss} | "
+                    f"{_ratio(fast, bare, 'peak_rss_gb')} |")
     return "\n".join(rows)
+
+
+def translate_table(results: list[dict]) -> str:
+    rows = ["| workload | measure | baseline (fp32 eager) | optimised | speed-up | peak RSS baseline / optimised |",
+            "|---" * 6 + "|"]
+    keyed = {(r["workload"], r["what"], r.get("batch_size"), r["mode"]): r for r in results
+             if "error" not in r and r["what"] != "train"}
+    for (workload, what, batch, mode), base in keyed.items():
+        fast = keyed.get((workload, what, batch, "optimised"))
+        if mode != "baseline" or fast is None:
+            continue
+        rows.append(f"| {workload} | {what} | {base['images_per_s']:.2f} img/s | {fast['images_per_s']:.2f} img/s "
+                    f"({fast['precision']}) | {fast['images_per_s'] / base['images_per_s']:.2f}x | "
+                    f"{base['peak_rss_gb']:.2f} / {fast['peak_rss_gb']:.2f} GB |")
+    return "\n".join(rows)
+
+
+def table(results: list[dict]) -> str:
+    parts = []
+    if any(r.get("what") == "train" for r in results):
+        parts.append(train_table(results))
+    if any(r.get("what", "train") != "train" and r.get("mode") in MODES for r in results):
+        parts.append(translate_table(results))
+    return "\n\n".join(parts)
 
 
 def engines_table(results: list[dict]) -> str:
@@ -136,9 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="Comma-separated: " + ", ".join(WORKLOADS))
     parser.add_argument("--no-translate", action="store_true", help="Only training steps.")
     parser.add_argument("--no-train", action="store_true", help="Only translate.")
-    parser.add_argument("--modes", default=",".join(MODES + ENGINES),
-                        help="Comma-separated: baseline, optimised (training and translate), torch, onnxruntime "
-                             "(translate: gantool translate's fp32 path on a checkpoint and on an ONNX export).")
+    parser.add_argument("--modes", default=",".join(BARE_MODES + MODES + ENGINES),
+                        help="Comma-separated: bare, bare-fused (training: the hand-written yardstick loop with "
+                             "torch's default / the fused Adam), baseline, optimised (training and translate: "
+                             "gantool fp32 at its defaults / the optimised path), torch, onnxruntime (translate: "
+                             "gantool translate's fp32 path on a checkpoint and on an ONNX export).")
     parser.add_argument("--iters", type=int, help="Timed iterations [default: per workload, 10-40].")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-sizes", help="Training batch sizes, e.g. 1,8 [default: per workload].")
@@ -148,8 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     names = chosen_names(parser, args.workloads, WORKLOADS, "--workloads")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if any(m not in MODES + ENGINES for m in modes):
-        parser.error(f"unknown mode in {args.modes!r}; valid: {', '.join(MODES + ENGINES)}")
+    if any(m not in BARE_MODES + MODES + ENGINES for m in modes):
+        parser.error(f"unknown mode in {args.modes!r}; valid: {', '.join(BARE_MODES + MODES + ENGINES)}")
     results = []
     start = time.time()
     run = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -160,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         if workload.translate and not args.no_translate:
             plan += [(f"translate:{size}", 1, 10) for size in TRANSLATE_SIZES]
         for what, batch, iters in plan:
-            for mode in [m for m in modes if what != "train" or m in MODES]:
+            for mode in [m for m in modes if (m in TRAIN_MODES if what == "train" else m not in BARE_MODES)
+                         and (m not in BARE_MODES or workload.recipe in BARE_RECIPES)]:
                 result = {**run_one(name, mode, what, iters, args.warmup, batch, args.device, args.compile),
                           "run": run}
                 results.append(result)
@@ -169,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                           "python": platform.python_version()},
               "run": run, "seconds": time.time() - start, "argv": sys.argv[1:] if argv is None else argv,
-              "results": results, "reference": REFERENCE}
+              "results": results}
     try:
         import torch
 

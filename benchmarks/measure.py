@@ -12,19 +12,22 @@ import statistics
 import sys
 import time
 
-import torch
+from pathlib import Path
 
-from benchmarks.workloads import WORKLOADS, SyntheticImages
+import torch
+import torch.nn.functional as F
+
+from benchmarks.workloads import WORKLOADS
 
 
 def mode_overrides(mode: str, workload, device: torch.device) -> list[str]:
-    """baseline: our plain fp32 eager path; optimised: bf16 where the hardware has it, the
-    workload's memory layout, fused optimizers (both use no-sync logging and reused G outputs)."""
-    if mode == "baseline":
-        return ["train.precision=fp32", "optim.implementation=foreach", "train.channels_last=false"]
+    """baseline: gantool at its defaults in fp32 (what `gantool train` runs); optimised: bf16 where
+    the hardware has it and the workload's memory layout. (The bare loop takes no options.)"""
+    if mode in ("baseline", "bare", "bare-fused"):
+        return ["train.precision=fp32"]
     from gantool.trainer import has_fast_bf16
 
-    return [f"train.precision={'bf16' if has_fast_bf16(device) else 'fp32'}", "optim.implementation=fused",
+    return [f"train.precision={'bf16' if has_fast_bf16(device) else 'fp32'}",
             f"train.channels_last={str(workload.channels_last).lower()}"]
 
 
@@ -41,40 +44,120 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure_training(name: str, mode: str, iters: int, warmup: int, batch_size: int, device: str,
-                     compile_networks: bool) -> dict:
+def write_image_folder(recipe: str, size: int, folder: Path, count: int = 16) -> list[str]:
+    """Smooth random images on disk in the recipe's layout (JPEG, as photos come), so the gantool rows
+    decode, resize, crop and flip every batch as a real run does; the config overrides that read them."""
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(0)
+
+    def picture(width: int) -> Image.Image:
+        coarse = torch.rand(1, 3, size // 8, width // 8, generator=generator)
+        image = F.interpolate(coarse, size=(size, width), mode="bilinear", align_corners=False)[0]
+        return Image.fromarray((image.permute(1, 2, 0) * 255).byte().numpy())
+
+    if recipe == "pix2pix":  # A|B side by side
+        for i in range(count):
+            picture(2 * size).save(folder / f"{i}.jpg", quality=95)
+        return [f"data.root={folder}"]
+    for domain in ("trainA", "trainB"):
+        (folder / domain).mkdir()
+        for i in range(count):
+            picture(size).save(folder / domain / f"{i}.jpg", quality=95)
+    return [f"data.root={folder}"]
+
+
+def training_config(name: str, mode: str, batch_size: int, dev: torch.device, compile_networks: bool, extra=()):
     from gantool.config import apply_overrides, default_config
-    from gantool.recipes import RECIPES
-    from gantool.trainer import Trainer, resolve_device, seed_everything
 
     workload = WORKLOADS[name]
-    dev = resolve_device(device)
-    cfg = apply_overrides(default_config(workload.recipe), workload.overrides + [
-        f"data.batch_size={batch_size}", f"train.device={dev}", "data.num_workers=0",
-        f"train.compile={str(compile_networks).lower()}"] + mode_overrides(mode, workload, dev))
-    if workload.recipe in ("pix2pix", "cyclegan", "cut"):
-        # a real run's data pipeline loads albumentations and OpenCV (their memory counts), even
-        # though the benchmark feeds synthetic tensors instead of decoded images
-        from gantool.data.paired import view_transform
+    return apply_overrides(default_config(workload.recipe), workload.overrides + [
+        f"data.batch_size={batch_size}", f"train.device={dev}", f"train.compile={str(compile_networks).lower()}",
+        *extra] + mode_overrides(mode, workload, dev))
 
-        view_transform("resize_and_crop", cfg.data.image_size, 0, True, True)
+
+def time_bare_loop(name: str, adam: str, iters: int, warmup: int, batch_size: int,
+                   dev: torch.device) -> tuple[list[float], object]:
+    from benchmarks.bare_loop import bare_step, batches_in_memory
+    from gantool.recipes import RECIPES
+    from gantool.trainer import seed_everything
+
+    workload = WORKLOADS[name]
+    cfg = training_config(name, "bare", batch_size, dev, False)
     seed_everything(0)
-    dataset = SyntheticImages(workload.recipe, cfg.data.image_size, cfg.data.channels)
-    recipe = RECIPES.get(workload.recipe)(cfg, workload.meta)
-    trainer = Trainer(cfg, recipe, dataset, run_dir="/nonexistent-benchmark-run", quiet=True)
-    times = []
-    for i in range(warmup + iters):
+    recipe = RECIPES.get(workload.recipe)(cfg, workload.meta).to(dev)
+    recipe.train()
+    step = bare_step(recipe, cfg, adam)
+    batches = batches_in_memory(workload.recipe, cfg.data.image_size, cfg.data.channels, batch_size)
+    batches = ({k: v.to(dev) for k, v in batch.items()} for batch in batches)
+    stamps = []
+    for _ in range(warmup + iters + 1):
         sync(dev)
-        start = time.perf_counter()
-        trainer.train_step(want_norms=False)
-        sync(dev)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    median = statistics.median(times)
+        stamps.append(time.perf_counter())
+        step(next(batches))
+    return stamps, cfg
+
+
+def time_gantool_loop(name: str, mode: str, iters: int, warmup: int, batch_size: int, dev: torch.device,
+                      compile_networks: bool) -> tuple[list[float], object]:
+    """`Trainer.fit` as `gantool train` runs it (data decoded from disk, logging, statistics, EMA and
+    every cadence at the recipe's defaults), timed at the start of each iteration."""
+    import tempfile
+
+    from gantool.recipes import RECIPES
+    from gantool.trainer import Trainer, seed_everything
+
+    workload = WORKLOADS[name]
+    with tempfile.TemporaryDirectory(prefix="gantool-bench-") as folder:
+        data = [] if workload.recipe == "cgan" else write_image_folder(
+            workload.recipe, _image_size(name), Path(folder))
+        cfg = training_config(name, mode, batch_size, dev, compile_networks,
+                              [*data, f"train.steps={warmup + iters + 1}"])
+        seed_everything(0)
+        recipe_cls = RECIPES.get(workload.recipe)
+        dataset, val_dataset, meta = recipe_cls.build_data(cfg)
+        recipe = recipe_cls(cfg, {**meta, **workload.meta})
+        (Path(folder) / "run").mkdir()
+        trainer = Trainer(cfg, recipe, dataset, run_dir=Path(folder) / "run", quiet=True, val_dataset=val_dataset)
+        stamps: list[float] = []
+        train_step = trainer.train_step
+
+        def stamped(want_norms: bool):
+            sync(dev)
+            stamps.append(time.perf_counter())
+            return train_step(want_norms)
+
+        trainer.train_step = stamped
+        trainer.fit()
+    return stamps, cfg
+
+
+def _image_size(name: str) -> int:
+    size = next(o for o in WORKLOADS[name].overrides if o.startswith("data.image_size=")).split("=")[1]
+    return int(size)
+
+
+def measure_training(name: str, mode: str, iters: int, warmup: int, batch_size: int, device: str,
+                     compile_networks: bool) -> dict:
+    """Seconds per iteration: the time from the start of iteration `warmup` to the start of
+    iteration `warmup + iters`, divided by `iters` (everything the loop does in between counts),
+    and the median of the single iterations."""
+    from gantool.trainer import resolve_device
+
+    dev = resolve_device(device)
+    if mode.startswith("bare"):
+        stamps, cfg = time_bare_loop(name, "fused" if mode == "bare-fused" else "default", iters, warmup,
+                                     batch_size, dev)
+    else:
+        stamps, cfg = time_gantool_loop(name, mode, iters, warmup, batch_size, dev, compile_networks)
+    window = stamps[warmup:warmup + iters + 1]
+    singles = [b - a for a, b in zip(window, window[1:])]
+    per_it = (window[-1] - window[0]) / iters
     return {"workload": name, "mode": mode, "what": "train", "precision": cfg.train.precision,
             "channels_last": cfg.train.channels_last, "compile": compile_networks, "batch_size": batch_size,
-            "s_per_it": median, "images_per_s": batch_size / median, "iters": iters, "warmup": warmup,
-            "spread_s": [min(times), max(times)], "device": str(dev), **peak_memory_gb(dev)}
+            "s_per_it": per_it, "median_s_per_it": statistics.median(singles), "images_per_s": batch_size / per_it,
+            "iters": iters, "warmup": warmup, "spread_s": [min(singles), max(singles)], "device": str(dev),
+            **peak_memory_gb(dev)}
 
 
 def translate_generator(name: str):
@@ -162,7 +245,7 @@ def measure_translate(name: str, mode: str, iters: int, warmup: int, device: str
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workload", choices=sorted(WORKLOADS), required=True)
-    parser.add_argument("--mode", choices=["baseline", "optimised", "torch", "onnxruntime"])
+    parser.add_argument("--mode", choices=["bare", "bare-fused", "baseline", "optimised", "torch", "onnxruntime"])
     parser.add_argument("--what", default="train", help="train, or translate:HxW")
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)

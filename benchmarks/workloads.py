@@ -12,15 +12,6 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-# Seconds per iteration and peak RSS of the reference pytorch-CycleGAN-and-pix2pix code on the
-# development CPU (AMD Zen 4, 2 cores; fp32, batch 1; issue 6 of this project)
-REFERENCE = {
-    "cyclegan256": {"s_per_it": 12.0, "peak_rss_gb": 4.1},
-    "cyclegan128": {"s_per_it": 3.25, "peak_rss_gb": 1.9},
-    "pix2pix256": {"s_per_it": 0.86, "peak_rss_gb": 1.8},
-}
-
-
 @dataclass(frozen=True)
 class Workload:
     recipe: str

@@ -7,13 +7,38 @@ from benchmarks.measure import measure_training, measure_translate
 
 
 def test_one_training_measurement_in_each_mode():
-    base = measure_training("cgan", "baseline", iters=2, warmup=1, batch_size=8, device="cpu", compile_networks=False)
-    fast = measure_training("cgan", "optimised", iters=2, warmup=1, batch_size=8, device="cpu",
-                            compile_networks=False)
-    assert base["precision"] == "fp32" and fast["precision"] in ("bf16", "fp32")
+    bare, fused, base, fast = (measure_training("cgan", mode, iters=2, warmup=1, batch_size=8, device="cpu",
+                                                compile_networks=False)
+                               for mode in ("bare", "bare-fused", "baseline", "optimised"))
+    assert bare["precision"] == fused["precision"] == base["precision"] == "fp32"
+    assert fast["precision"] in ("bf16", "fp32")
     assert base["s_per_it"] > 0 and base["images_per_s"] == 8 / base["s_per_it"] and base["peak_rss_gb"] > 0.1
-    rows = table([base, fast]).splitlines()
-    assert len(rows) == 3 and rows[2].startswith("| cgan | train | 8 |")
+    rows = table([bare, fused, base, fast]).splitlines()
+    assert len(rows) == 3 and rows[2].startswith("| cgan | 8 | ")
+    ratio = f"{base['s_per_it'] / bare['s_per_it']:.2f}x"
+    assert f"| {ratio} |" in rows[2]
+
+
+def test_bare_loops_train_the_recipes_networks():
+    """The yardstick loop updates every network of pix2pix and CycleGAN (tiny sizes)."""
+    import torch
+
+    from benchmarks.bare_loop import bare_step, batches_in_memory
+    from gantool.config import apply_overrides, default_config
+    from gantool.recipes import RECIPES
+
+    for recipe_name, overrides in (("pix2pix", ["model.generator=unet_64", "data.image_size=64"]),
+                                   ("cyclegan", ["model.generator=resnet_6blocks", "data.image_size=32"])):
+        cfg = apply_overrides(default_config(recipe_name), overrides + ["model.ngf=4", "model.ndf=4"])
+        recipe = RECIPES.get(recipe_name)(cfg, {})
+        before = {k: v.clone() for k, v in recipe.state_dict().items()}
+        step = bare_step(recipe, cfg, "fused")
+        batches = batches_in_memory(recipe_name, cfg.data.image_size, 3, 1, count=2)
+        for _ in range(2):
+            step(next(batches))
+        changed = {k.split(".")[1] for k, v in recipe.state_dict().items()
+                   if v.is_floating_point() and not torch.equal(v, before[k])}
+        assert changed == set(recipe.generators) | set(recipe.discriminators), (recipe_name, changed)
 
 
 def test_translate_measurement():
