@@ -101,3 +101,21 @@ def test_cut_training_step_measures(monkeypatch):
     result = measure_training("fastcut256", "baseline", iters=1, warmup=0, batch_size=1, device="cpu",
                               compile_networks=False)
     assert result["workload"] == "fastcut256" and result["s_per_it"] > 0
+
+
+def test_pix2pix_variant_split_and_summary(tmp_path):
+    """The issue-22 harness: a 360/40-style split that never overlaps, and per-variant means over seeds."""
+    from benchmarks.pix2pix_facades_variants import HELD_OUT, split, summary
+
+    data = tmp_path / "train"
+    data.mkdir()
+    for i in range(HELD_OUT + 10):
+        (data / f"{i}.jpg").write_bytes(b"x")
+    split(data, tmp_path / "split")
+    train = {p.name for p in (tmp_path / "split" / "train").iterdir()}
+    val = {p.name for p in (tmp_path / "split" / "val").iterdir()}
+    assert len(val) == HELD_OUT and len(train) == 10 and not train & val
+    rows = {f"p2p-default-s{s}": {"run": f"runs/p2p-default-s{s}", "dropout": False, "l1": 0.1 * (s + 1),
+                                  "ssim": 0.2, "fid": 100.0, "kid": 0.1} for s in range(2)}
+    lines = summary(rows).splitlines()
+    assert lines[2].startswith("| p2p-default | off | 2 | 0.1500 (0.1000-0.2000) |")
