@@ -40,11 +40,6 @@ def _mse(logits: Tensor, real: bool) -> Tensor:
     return F.mse_loss(logits, torch.full_like(logits, float(real)))
 
 
-def _frozen(module: nn.Module, frozen: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(not frozen)
-
-
 def pix2pix_step(G: nn.Module, D: nn.Module, lambda_l1: float, adam: str) -> Callable[[dict[str, Tensor]], None]:
     """The reference's pix2pix iteration: D on (input, output) pairs with its loss halved, then G on
     the non-saturating BCE plus lambda * L1."""
@@ -53,12 +48,12 @@ def pix2pix_step(G: nn.Module, D: nn.Module, lambda_l1: float, adam: str) -> Cal
     def step(batch: dict[str, Tensor]) -> None:
         a, b = batch["A"], batch["B"]
         fake = G(a)
-        _frozen(D, False)
+        D.requires_grad_(True)
         opt_d.zero_grad()
         loss_d = 0.5 * (_bce(D(torch.cat([a, fake.detach()], 1)), False) + _bce(D(torch.cat([a, b], 1)), True))
         loss_d.backward()
         opt_d.step()
-        _frozen(D, True)
+        D.requires_grad_(False)
         opt_g.zero_grad()
         loss_g = _bce(D(torch.cat([a, fake], 1)), True) + lambda_l1 * (fake - b).abs().mean()
         loss_g.backward()
@@ -97,16 +92,16 @@ def cyclegan_step(G: nn.Module, F_: nn.Module, D_a: nn.Module, D_b: nn.Module, l
         a, b = batch["A"], batch["B"]
         fake_b, fake_a = G(a), F_(b)
         rec_a, rec_b = F_(fake_b), G(fake_a)
-        _frozen(D_a, True)
-        _frozen(D_b, True)
+        D_a.requires_grad_(False)
+        D_b.requires_grad_(False)
         opt_g.zero_grad()
         identity = lambda_cycle * lambda_identity * ((G(b) - b).abs().mean() + (F_(a) - a).abs().mean())
         loss_g = (_mse(D_b(fake_b), True) + _mse(D_a(fake_a), True)
                   + lambda_cycle * ((rec_a - a).abs().mean() + (rec_b - b).abs().mean()) + identity)
         loss_g.backward()
         opt_g.step()
-        _frozen(D_a, False)
-        _frozen(D_b, False)
+        D_a.requires_grad_(True)
+        D_b.requires_grad_(True)
         opt_d.zero_grad()
         for D, real, fake in ((D_b, b, pool_b.query(fake_b)), (D_a, a, pool_a.query(fake_a))):
             (0.5 * (_mse(D(real), True) + _mse(D(fake.detach()), False))).backward()
@@ -123,12 +118,12 @@ def cgan_step(G: nn.Module, D: nn.Module, z_dim: int, lr_g: float, lr_d: float, 
     def step(batch: dict[str, Tensor]) -> None:
         images, labels = batch["images"], batch["labels"]
         fake = G(torch.randn(len(labels), z_dim), labels)
-        _frozen(D, False)
+        D.requires_grad_(True)
         opt_d.zero_grad()
         loss_d = F.relu(1 - D(images, labels)).mean() + F.relu(1 + D(fake.detach(), labels)).mean()
         loss_d.backward()
         opt_d.step()
-        _frozen(D, True)
+        D.requires_grad_(False)
         opt_g.zero_grad()
         (-D(fake, labels).mean()).backward()
         opt_g.step()

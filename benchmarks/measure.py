@@ -56,14 +56,12 @@ def write_image_folder(recipe: str, size: int, folder: Path, count: int = 16) ->
         image = F.interpolate(coarse, size=(size, width), mode="bilinear", align_corners=False)[0]
         return Image.fromarray((image.permute(1, 2, 0) * 255).byte().numpy())
 
-    if recipe == "pix2pix":  # A|B side by side
+    # pix2pix: A|B side by side in one folder; unpaired recipes: trainA/ and trainB/
+    layout = {folder: 2 * size} if recipe == "pix2pix" else {folder / "trainA": size, folder / "trainB": size}
+    for target, width in layout.items():
+        target.mkdir(exist_ok=True)
         for i in range(count):
-            picture(2 * size).save(folder / f"{i}.jpg", quality=95)
-        return [f"data.root={folder}"]
-    for domain in ("trainA", "trainB"):
-        (folder / domain).mkdir()
-        for i in range(count):
-            picture(size).save(folder / domain / f"{i}.jpg", quality=95)
+            picture(width).save(target / f"{i}.jpg", quality=95)
     return [f"data.root={folder}"]
 
 
