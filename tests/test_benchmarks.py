@@ -118,4 +118,6 @@ def test_pix2pix_variant_split_and_summary(tmp_path):
     rows = {f"p2p-default-s{s}": {"run": f"runs/p2p-default-s{s}", "dropout": False, "l1": 0.1 * (s + 1),
                                   "ssim": 0.2, "fid": 100.0, "kid": 0.1} for s in range(2)}
     lines = summary(rows).splitlines()
-    assert lines[2].startswith("| p2p-default | off | 2 | 0.1500 (0.1000-0.2000) |")
+    assert lines[2].startswith("| p2p-default | off | 128 px | 2 | 0.1500 (0.1000-0.2000) |")
+    rows["p2p-default-s0 @256"] = {**rows["p2p-default-s0"], "input_px": 256, "l1": 0.5}
+    assert summary(rows).splitlines()[3].startswith("| p2p-default | off | 256 px | 1 | 0.5000 (0.5000-0.5000) |")

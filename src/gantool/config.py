@@ -60,6 +60,10 @@ class DataConfig:
     # gan: train on the first N images only (0: all); the rest are held out for validation. The
     # GAN paper trained on MNIST's first 50,000 and kept the last 10,000 to choose the Parzen sigma
     max_images: int = 0
+    # gan: Gaussian blur (sigma in pixels, 0: none) of the training images, so G learns a smoothed
+    # distribution; held-out images stay sharp. Shown by issue 16: the Parzen estimate of the GAN
+    # paper scores MNIST's own training digits 241 nats sharp and 301 blurred by 0.5 px
+    blur: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.image_size >= 8, "data.image_size", f"must be >= 8, got {self.image_size}")
@@ -70,6 +74,7 @@ class DataConfig:
         _check(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")
         _check(self.num_workers >= -1, "data.num_workers", "must be >= 0, or -1 for automatic")
         _check(self.max_images >= 0, "data.max_images", "must be >= 0 (0: all images)")
+        _check(0 <= self.blur <= 10, "data.blur", f"must be a sigma in pixels in [0, 10] (0: no blur), got {self.blur}")
 
 
 @dataclass(frozen=True)

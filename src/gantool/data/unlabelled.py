@@ -4,12 +4,14 @@ A folder is searched recursively, so class subfolders simply pool their images. 
 resized so its shorter side is the training size, then centre-cropped to a square: any sizes and
 aspect ratios train together. Images smaller than the training size would have to be enlarged
 (blurred), so they are skipped with a warning, or are an error with `strict`. MNIST and the
-built-in digits are used with their labels dropped.
+built-in digits are used with their labels dropped. `blur` smooths the training images only
+(a Gaussian of that sigma in pixels); held-out images stay as they are.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -50,17 +52,29 @@ def large_enough(files: list[Path], size: int, folder: Path, strict: bool) -> li
     return kept
 
 
+def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
+    """(N, C, H, W) images blurred by a Gaussian of `sigma` pixels (kernel out to 3 sigma,
+    reflected borders); uint8 in, uint8 out (rounded), float in, float out."""
+    if sigma <= 0:
+        return images
+    from kornia.filters import gaussian_blur2d
+
+    size = 2 * max(1, math.ceil(3 * sigma)) + 1
+    blurred = gaussian_blur2d(images.float(), (size, size), (sigma, sigma), border_type="reflect")
+    return blurred.round().clamp(0, 255).to(torch.uint8) if images.dtype == torch.uint8 else blurred
+
+
 class ImageFolder(Dataset):
     """Every readable image below `root`, as {"images": (C, S, S) in [-1, 1]}; keys are (index, seed)."""
 
     def __init__(self, root: str | Path, size: int, channels: int, hflip: bool = False, strict: bool = False,
-                 max_images: int = 0) -> None:
+                 max_images: int = 0, blur: float = 0.0) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
             raise GantoolError(f"data folder {root} does not exist")
         files = large_enough(readable_images(root, "image folder", strict), size, root, strict)
         self.files = files[:max_images] if max_images else files
-        self.channels, self.hflip = channels, hflip
+        self.channels, self.hflip, self.blur = channels, hflip, blur
         import albumentations as A  # imported on use: generate and translate never need it
         import cv2
 
@@ -75,7 +89,7 @@ class ImageFolder(Dataset):
         array = self.transform(image=load_image(self.files[index], self.channels))["image"]
         if self.hflip and seed % 2 == 1:
             array = array[:, ::-1]
-        return {"images": to_tensor(array)}
+        return {"images": gaussian_blur(to_tensor(array)[None], self.blur)[0]}
 
 
 def _digit_images(cfg: DataConfig) -> Tensor:
@@ -90,7 +104,8 @@ def build_unlabelled_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset | None]
     if cfg.dataset == "folder":
         if not cfg.root:
             raise GantoolError("data.dataset is 'folder' but no folder was given: pass --data DIR")
-        return ImageFolder(cfg.root, cfg.image_size, cfg.channels, cfg.hflip, cfg.strict, cfg.max_images), None
+        return ImageFolder(cfg.root, cfg.image_size, cfg.channels, cfg.hflip, cfg.strict, cfg.max_images,
+                            cfg.blur), None
     if cfg.dataset not in SOURCES:
         raise GantoolError(f"unknown dataset {cfg.dataset!r} for the gan recipe; valid: {', '.join(SOURCES)}")
     images = _digit_images(cfg)
@@ -100,4 +115,4 @@ def build_unlabelled_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset | None]
         labels = torch.zeros(len(chosen), dtype=torch.long)  # unconditional: one class
         return TensorClassDataset(chosen, labels, ["image"], cfg.image_size, cfg.channels, cfg.hflip)
 
-    return part(images[:n]), (part(images[n:]) if n < len(images) else None)
+    return part(gaussian_blur(images[:n], cfg.blur)), (part(images[n:]) if n < len(images) else None)
