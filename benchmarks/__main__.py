@@ -4,6 +4,7 @@ fp32 defaults, and gantool's optimised path, with the ratios.
 
     python -m benchmarks                                  # everything (about 25 minutes on 2 CPU cores)
     python -m benchmarks --workloads pix2pix256,cyclegan128,cyclegan256 --no-translate   # the yardstick table
+    python -m benchmarks --workloads pix2pix256,cyclegan128,cyclegan256 --no-translate --repeat 3   # medians of 3
     python -m benchmarks --workloads pix2pix256,cgan --out results.json
     python -m benchmarks --device cuda --batch-sizes 1,8  # on a GPU
     python -m benchmarks --workloads cyclegan256,pix2pix256 --no-train --modes torch,onnxruntime
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +52,27 @@ def run_one(workload: str, mode: str, what: str, iters: int, warmup: int, batch_
     if done.returncode != 0:
         return {"workload": workload, "mode": mode, "what": what, "error": done.stderr.strip().splitlines()[-1:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def median_rows(rounds: list[dict]) -> list[dict]:
+    """One row per (workload, what, batch, mode): the median over the rounds of its time per
+    iteration (or batch) and peak memory, the single rounds kept in `rounds_s_per_it`. Failed rounds are
+    left out; a row that failed in every round keeps its error."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rounds:
+        groups.setdefault((row["workload"], row["what"], row.get("batch_size"), row["mode"]), []).append(row)
+    merged = []
+    for rows in groups.values():
+        ok = [r for r in rows if "error" not in r]
+        if not ok:
+            merged.append(rows[0])
+            continue
+        unit = "s_per_it" if "s_per_it" in ok[0] else "s_per_batch"  # training / translate rows
+        seconds = statistics.median(r[unit] for r in ok)
+        merged.append({**ok[0], unit: seconds, "images_per_s": ok[0]["images_per_s"] * ok[0][unit] / seconds,
+                       "peak_rss_gb": statistics.median(r["peak_rss_gb"] for r in ok),
+                       f"rounds_{unit}": [r[unit] for r in ok]})
+    return merged
 
 
 def _ratio(a: dict | None, b: dict | None, unit: str = "s_per_it") -> str:
@@ -180,8 +203,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-sizes", help="Training batch sizes, e.g. 1,8 [default: per workload].")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks in the optimised mode.")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Measure every row this many times, the modes of a workload alternating in each "
+                             "round, and report the median of each row (the machines are noisy). [default: 1]")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
     names = chosen_names(parser, args.workloads, WORKLOADS, "--workloads")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if any(m not in BARE_MODES + MODES + ENGINES for m in modes):
@@ -196,13 +224,18 @@ def main(argv: list[str] | None = None) -> None:
         if workload.translate and not args.no_translate:
             plan += [(f"translate:{size}", 1, 10) for size in TRANSLATE_SIZES]
         for what, batch, iters in plan:
-            for mode in [m for m in modes if (m in TRAIN_MODES if what == "train" else m not in BARE_MODES)
-                         and (m not in BARE_MODES or workload.recipe in BARE_RECIPES)]:
-                result = {**run_one(name, mode, what, iters, args.warmup, batch, args.device, args.compile),
-                          "run": run}
-                results.append(result)
-                shown = result.get("error") or f"{result['images_per_s']:.2f} img/s, {result['peak_rss_gb']:.2f} GB"
-                print(f"{name:12} {what:22} batch {batch:<3} {mode:9} {shown}", flush=True)
+            chosen = [m for m in modes if (m in TRAIN_MODES if what == "train" else m not in BARE_MODES)
+                      and (m not in BARE_MODES or workload.recipe in BARE_RECIPES)]
+            rounds = []
+            for round_index in range(args.repeat):  # the modes alternate within each round
+                for mode in chosen:
+                    result = {**run_one(name, mode, what, iters, args.warmup, batch, args.device, args.compile),
+                              "run": run}
+                    rounds.append(result)
+                    shown = result.get("error") or f"{result['images_per_s']:.2f} img/s, {result['peak_rss_gb']:.2f} GB"
+                    print(f"{name:12} {what:22} batch {batch:<3} {mode:9} {shown}"
+                          + (f"  (round {round_index + 1}/{args.repeat})" if args.repeat > 1 else ""), flush=True)
+            results += median_rows(rounds)
     report = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                           "python": platform.python_version()},
               "run": run, "seconds": time.time() - start, "argv": sys.argv[1:] if argv is None else argv,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.__main__ import table
 from benchmarks.measure import measure_training, measure_translate
 
@@ -121,3 +123,26 @@ def test_pix2pix_variant_split_and_summary(tmp_path):
     assert lines[2].startswith("| p2p-default | off | 128 px | 2 | 0.1500 (0.1000-0.2000) |")
     rows["p2p-default-s0 @256"] = {**rows["p2p-default-s0"], "input_px": 256, "l1": 0.5}
     assert summary(rows).splitlines()[3].startswith("| p2p-default | off | 256 px | 1 | 0.5000 (0.5000-0.5000) |")
+
+
+def test_repeated_rounds_report_the_median_of_each_row():
+    """--repeat N: one row per workload and mode with the median time, the rounds kept."""
+    from benchmarks.__main__ import median_rows, train_table
+
+    def row(mode, seconds, rss=1.0):
+        return {"workload": "cyclegan128", "mode": mode, "what": "train", "batch_size": 1, "s_per_it": seconds,
+                "images_per_s": 1 / seconds, "peak_rss_gb": rss, "precision": "fp32"}
+
+    rounds = [row("bare", 3.0), row("baseline", 3.6), row("bare", 2.9), row("baseline", 3.0, 2.0),
+              row("bare", 4.0), row("baseline", 3.1, 3.0),
+              {"workload": "cyclegan128", "mode": "optimised", "what": "train", "error": ["boom"]}]
+    merged = {r["mode"]: r for r in median_rows(rounds)}
+    assert merged["bare"]["s_per_it"] == 3.0 and merged["bare"]["rounds_s_per_it"] == [3.0, 2.9, 4.0]
+    assert merged["baseline"]["s_per_it"] == 3.1 and merged["baseline"]["peak_rss_gb"] == 2.0
+    assert merged["baseline"]["images_per_s"] == pytest.approx(1 / 3.1)
+    assert merged["optimised"]["error"] == ["boom"]
+    assert "| cyclegan128 | 1 | 3.000 s | - | 3.100 s | - | 1.03x |" in train_table(list(merged.values()))
+    translate = {"workload": "pix2pix256", "mode": "baseline", "what": "translate 256x256", "batch_size": 1,
+                 "s_per_batch": 0.5, "images_per_s": 2.0, "peak_rss_gb": 1.0}
+    (single,) = median_rows([translate, {**translate, "s_per_batch": 1.0, "images_per_s": 1.0}])
+    assert single["s_per_batch"] == 0.75 and single["images_per_s"] == pytest.approx(1 / 0.75)
