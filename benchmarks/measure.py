@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import statistics
@@ -250,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--channels-last", choices=["workload", "on", "off"], default="workload",
+                        help="optimised mode's memory layout: the workload's choice (default), or forced")
     parser.add_argument("--export-onnx", metavar="PATH", help="Only write the workload's generator as ONNX to PATH.")
     args = parser.parse_args(argv)
     if args.export_onnx:
@@ -257,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.mode is None:
         parser.error("--mode is required")
+    if args.channels_last != "workload":
+        WORKLOADS[args.workload] = dataclasses.replace(WORKLOADS[args.workload], channels_last=args.channels_last == "on")
     if args.what == "train":
         result = measure_training(args.workload, args.mode, args.iters, args.warmup, args.batch_size, args.device,
                                   args.compile)

@@ -146,3 +146,15 @@ def test_repeated_rounds_report_the_median_of_each_row():
                  "s_per_batch": 0.5, "images_per_s": 2.0, "peak_rss_gb": 1.0}
     (single,) = median_rows([translate, {**translate, "s_per_batch": 1.0, "images_per_s": 1.0}])
     assert single["s_per_batch"] == 0.75 and single["images_per_s"] == pytest.approx(1 / 0.75)
+
+
+def test_measure_can_force_the_memory_layout_of_the_optimised_mode(monkeypatch, capsys):
+    import json
+
+    from benchmarks import measure
+
+    monkeypatch.setitem(measure.WORKLOADS, "cgan", measure.WORKLOADS["cgan"])  # restored afterwards
+    measure.main(["--workload", "cgan", "--mode", "optimised", "--iters", "1", "--warmup", "0", "--device", "cpu",
+                  "--channels-last", "on"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["channels_last"] is True and result["s_per_it"] > 0
