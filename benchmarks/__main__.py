@@ -69,7 +69,7 @@ def median_rows(rounds: list[dict]) -> list[dict]:
             continue
         unit = "s_per_it" if "s_per_it" in ok[0] else "s_per_batch"  # training / translate rows
         seconds = statistics.median(r[unit] for r in ok)
-        merged.append({**ok[0], unit: seconds, "images_per_s": ok[0]["images_per_s"] * ok[0][unit] / seconds,
+        merged.append({**ok[0], unit: seconds, "images_per_s": ok[0]["batch_size"] / seconds,
                        "peak_rss_gb": statistics.median(r["peak_rss_gb"] for r in ok),
                        f"rounds_{unit}": [r[unit] for r in ok]})
     return merged

@@ -9,7 +9,7 @@ plus the refresh. It does at least the work of the real scheme, minus the gradie
 Both variants use channels_last, and they alternate in one process so that machine noise hits
 both alike.
 
-    python benchmarks/bf16_weight_copies.py [--rounds 2] [--iters 4]
+    python -m benchmarks.bf16_weight_copies [--rounds 2] [--iters 4]
 """
 
 from __future__ import annotations
@@ -17,17 +17,13 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.bare_loop import batches_in_memory, pix2pix_step  # noqa: E402
-from benchmarks.measure import training_config  # noqa: E402
+from benchmarks.bare_loop import batches_in_memory, pix2pix_step
+from benchmarks.measure import training_config
 
 
 def _networks() -> tuple[torch.nn.Module, torch.nn.Module, float]:
