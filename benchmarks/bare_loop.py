@@ -12,7 +12,8 @@ architecture and initialisation are identical); everything around them is writte
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import contextlib
+from typing import Callable, ContextManager, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -40,25 +41,31 @@ def _mse(logits: Tensor, real: bool) -> Tensor:
     return F.mse_loss(logits, torch.full_like(logits, float(real)))
 
 
-def pix2pix_step(G: nn.Module, D: nn.Module, lambda_l1: float, adam: str) -> Callable[[dict[str, Tensor]], None]:
+def pix2pix_step(G: nn.Module, D: nn.Module, lambda_l1: float, adam: str,
+                 autocast: Callable[[], ContextManager] = contextlib.nullcontext) -> Callable[[dict[str, Tensor]], None]:
     """The reference's pix2pix iteration: D on (input, output) pairs with its loss halved, then G on
-    the non-saturating BCE plus lambda * L1."""
+    the non-saturating BCE plus lambda * L1. `autocast` wraps the forward passes (bf16 runs); the
+    returned step keeps its optimizers as `step.optimizers` (G's, D's) for a learning-rate schedule."""
     opt_g, opt_d = _adam(G.parameters(), 2e-4, (0.5, 0.999), adam), _adam(D.parameters(), 2e-4, (0.5, 0.999), adam)
 
     def step(batch: dict[str, Tensor]) -> None:
         a, b = batch["A"], batch["B"]
-        fake = G(a)
-        D.requires_grad_(True)
-        opt_d.zero_grad()
-        loss_d = 0.5 * (_bce(D(torch.cat([a, fake.detach()], 1)), False) + _bce(D(torch.cat([a, b], 1)), True))
+        with autocast():
+            fake = G(a)
+            D.requires_grad_(True)
+            opt_d.zero_grad()
+            loss_d = 0.5 * (_bce(D(torch.cat([a, fake.detach()], 1)).float(), False)
+                            + _bce(D(torch.cat([a, b], 1)).float(), True))
         loss_d.backward()
         opt_d.step()
         D.requires_grad_(False)
         opt_g.zero_grad()
-        loss_g = _bce(D(torch.cat([a, fake], 1)), True) + lambda_l1 * (fake - b).abs().mean()
+        with autocast():
+            loss_g = _bce(D(torch.cat([a, fake], 1)).float(), True) + lambda_l1 * (fake.float() - b).abs().mean()
         loss_g.backward()
         opt_g.step()
 
+    step.optimizers = (opt_g, opt_d)
     return step
 
 

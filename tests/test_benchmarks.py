@@ -120,9 +120,42 @@ def test_pix2pix_variant_split_and_summary(tmp_path):
     rows = {f"p2p-default-s{s}": {"run": f"runs/p2p-default-s{s}", "dropout": False, "l1": 0.1 * (s + 1),
                                   "ssim": 0.2, "fid": 100.0, "kid": 0.1} for s in range(2)}
     lines = summary(rows).splitlines()
-    assert lines[2].startswith("| p2p-default | off | 128 px | 2 | 0.1500 (0.1000-0.2000) |")
+    assert lines[2].startswith("| p2p-default | off | resized to 128 px | 2 | 0.1500 (0.1000-0.2000) |")
+    # rows written before the view field existed say their input size only
     rows["p2p-default-s0 @256"] = {**rows["p2p-default-s0"], "input_px": 256, "l1": 0.5}
-    assert summary(rows).splitlines()[3].startswith("| p2p-default | off | 256 px | 1 | 0.5000 (0.5000-0.5000) |")
+    rows["p2p-default-s0 @reference"] = {**rows["p2p-default-s0"], "view": "reference", "l1": 0.7}
+    lines = summary(rows).splitlines()
+    assert lines[3].startswith("| p2p-default | off | 256 px file, scored at 128 | 1 | 0.5000 (0.5000-0.5000) |")
+    assert lines[4].startswith("| p2p-default | off | resized to 143, 128 px crop | 1 | 0.7000 (0.7000-0.7000) |")
+
+
+def test_reference_procedure_trains_a_loadable_pix2pix(tmp_path):
+    """The issue-22 control: the reference's schedule (last epoch at 1/(decay epochs + 1)), one crop and
+    flip per pair (A and B stay aligned), and a generator folder that gantool translate loads."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from benchmarks.pix2pix_reference_procedure import AlignedPairs, reference_lambda, train
+    from gantool.translate import load_translator
+
+    assert [round(reference_lambda(5, 5)(e), 4) for e in range(10)] == [1, 1, 1, 1, 1, 0.8333, 0.6667, 0.5, 0.3333,
+                                                                         0.1667]
+    data = tmp_path / "pairs"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        half = rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)
+        Image.fromarray(np.concatenate([half, half], axis=1)).save(data / f"{i}.png")  # A == B
+    pairs = AlignedPairs(data, load_size=72, crop_size=64)
+    for _ in range(4):
+        item = pairs[0]
+        assert item["A"].shape == (3, 64, 64) and torch.equal(item["A"], item["B"])
+    record = train(data, tmp_path / "run", seed=0, n_epochs=1, n_epochs_decay=1, load_size=72, crop_size=64,
+                   direction="BtoA", generator="unet_64", precision="fp32")
+    assert record["iterations"] == 4 and [e["lr"] for e in record["epochs"]] == pytest.approx([2e-4, 1e-4])
+    translator = load_translator(tmp_path / "run", "cpu")
+    assert translator(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
 
 
 def test_repeated_rounds_report_the_median_of_each_row():
