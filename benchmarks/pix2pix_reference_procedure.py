@@ -15,7 +15,7 @@ networks is done here its way, independently of gantool's data and training modu
   1 / (n_epochs_decay + 1) of the rate.
 
 Only the networks come from gantool (the pix2pix recipe builds them, with the reference's N(0, 0.02)
-initialisation; imported reference weights reproduce its outputs bit-exactly, tests/test_reference.py).
+initialisation; imported reference weights reproduce its outputs bit-exactly, tests/test_interop_reference.py).
 The generator is written as an exported generator folder, which `gantool translate` and the
 variants harness load like any run:
 

@@ -25,7 +25,7 @@ RUNS: dict[str, list[str]] = {
     "cgan": ["model.z_dim=16", "model.ngf=8", "model.ndf=8", "data.batch_size=8", "train.d_steps=2",
              "loss.r1_weight=1", "loss.r1_interval=3", "loss.instance_noise=0.1", "loss.augment=translation"],
     "pix2pix": ["model.generator=unet_64", "model.ngf=4", "model.ndf=4", "data.image_size=64",
-                "data.val_fraction=0.34", "optim.lr_decay_steps=3"],
+                "data.val_fraction=0.34", "optim.lr_decay_steps=3", "optim.decay_every=step"],
     "cyclegan": ["model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4", "data.image_size=32",
                  "model.pool_size=2", "data.val_fraction=0.34", "optim.lr_decay_steps=3"],
 }
