@@ -36,8 +36,8 @@ LOAD = round(SIZE * 286 / 256)  # the training resize before the 128 px crop (14
 VIEWS = ("size", "native", "reference")
 # name -> the options that make the variant (the default first)
 VARIANTS = {
-    "default": [],
-    "epoch-decay": ["--set", "optim.decay_every=epoch"],  # the reference's once-per-epoch linear rule
+    "default": [],  # since issue 22: the reference's once-per-epoch linear rule
+    "step-decay": ["--set", "optim.decay_every=step"],  # linear decay every step, to 0 (the earlier default)
 }
 
 
@@ -60,6 +60,9 @@ def commands(split_dir: Path, seeds: list[int], steps: int) -> list[str]:
             lines.append(f"gantool train pix2pix --data {split_dir}/train --val {split_dir}/val --direction BtoA "
                          f"--size {SIZE} --generator unet_128 --steps {steps} --seed {seed} "
                          + " ".join(options) + f" --out runs/p2p-{variant}-s{seed} --quiet")
+    for seed in seeds:  # the control: the reference's procedure without gantool's trainer
+        lines.append(f"python -m benchmarks.pix2pix_reference_procedure --data {split_dir}/train --seed {seed} "
+                     f"--out runs/p2p-refproc-s{seed}")
     print("\n".join(lines))
     return lines
 
