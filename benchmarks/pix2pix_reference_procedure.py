@@ -39,6 +39,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from benchmarks.bare_loop import pix2pix_step
+from gantool.checkpoint import write_generator_folder
 
 
 class AlignedPairs(Dataset):
@@ -85,20 +86,6 @@ def build_networks(data: Path, crop_size: int, direction: str, generator: str):
     return cfg, meta, RECIPES.get("pix2pix")(cfg, meta)
 
 
-def write_generator(out: Path, cfg, meta: dict, generators: torch.nn.Module, step: int) -> None:
-    """An exported generator folder (generator.safetensors + generator.json), as `gantool export` writes."""
-    from safetensors.torch import save_file
-
-    from gantool import __version__
-    from gantool.checkpoint import EXPORT_CONFIG, EXPORT_WEIGHTS
-
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in generators.state_dict().items()}, str(out / EXPORT_WEIGHTS))
-    info = {"format": "gantool-generator", "gantool_version": __version__, "recipe": "pix2pix",
-            "config": cfg.to_dict(), "meta": meta, "step": step, "ema": False}
-    (out / EXPORT_CONFIG).write_text(json.dumps(info, indent=2))
-
-
 def train(data: Path, out: Path, seed: int, n_epochs: int, n_epochs_decay: int, load_size: int, crop_size: int,
           direction: str, generator: str, precision: str) -> dict:
     random.seed(seed)
@@ -131,7 +118,7 @@ def train(data: Path, out: Path, seed: int, n_epochs: int, n_epochs_decay: int, 
     meta["reference_procedure"] = {"seed": seed, "n_epochs": n_epochs, "n_epochs_decay": n_epochs_decay,
                                    "load_size": load_size, "crop_size": crop_size, "precision": precision,
                                    "iterations": iterations, "epochs": log}
-    write_generator(out, cfg, meta, recipe.generators, iterations)
+    write_generator_folder(out, recipe.generators.state_dict(), "pix2pix", cfg.to_dict(), meta, iterations)
     return meta["reference_procedure"]
 
 

@@ -185,18 +185,24 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 def export_generator(checkpoint: str | Path, out_dir: str | Path, use_ema: bool = True) -> Path:
     """Write the generator(s) as `generator.safetensors` + `generator.json` (config and metadata)."""
+    state = load_checkpoint(checkpoint)
+    weights = state["ema"] if use_ema and state.get("ema") is not None else state["generators"]
+    return write_generator_folder(out_dir, weights, state["recipe"], state["config"], state["meta"], state["step"],
+                                  ema=weights is state.get("ema"))
+
+
+def write_generator_folder(out_dir: str | Path, weights: dict[str, Any], recipe: str, config: dict[str, Any],
+                           meta: dict[str, Any], step: int, ema: bool = False) -> Path:
+    """An exported generator folder from generator weights (a state dict of the recipe's generators)
+    and the run's config as a plain dict: what `load_generator_state` reads back."""
     from safetensors.torch import save as safetensors_bytes
 
-    state = load_checkpoint(checkpoint)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    weights = state["ema"] if use_ema and state.get("ema") is not None else state["generators"]
-    tensors = {k: v.contiguous() for k, v in weights.items()}
-    data = safetensors_bytes(tensors)
+    data = safetensors_bytes({k: v.contiguous() for k, v in weights.items()})
     atomic_write(out_dir / EXPORT_WEIGHTS, lambda f: f.write(data), size_hint=len(data))
-    info = {"format": "gantool-generator", "gantool_version": __version__, "recipe": state["recipe"],
-            "config": state["config"], "meta": state["meta"], "step": state["step"],
-            "ema": weights is state.get("ema")}
+    info = {"format": "gantool-generator", "gantool_version": __version__, "recipe": recipe,
+            "config": config, "meta": meta, "step": step, "ema": ema}
     text = json.dumps(info, indent=2).encode()
     atomic_write(out_dir / EXPORT_CONFIG, lambda f: f.write(text), size_hint=len(text))
     return out_dir

@@ -4,7 +4,8 @@ D judges (input, output) pairs concatenated on channels, so it learns whether an
 input. The defaults follow the paper and its reference code: "vanilla" GAN loss (binary cross
 entropy, which for G is the non-saturating form), lambda_L1 = 100, D loss halved, Adam 2e-4 with
 betas (0.5, 0.999), constant learning rate then a linear decay over the second half, lowered once
-per epoch as the reference does (`optim.decay_every=step` lowers it every step, to 0), batch size 1, batch norm, dropout 0.5, 286 -> 256 random crops with horizontal flips.
+per epoch as the reference does (`optim.decay_every=step` lowers it every step, to 0), batch size 1,
+batch norm, dropout 0.5, 286 -> 256 random crops with horizontal flips.
 """
 
 from __future__ import annotations
