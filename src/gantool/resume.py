@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ CHANGEABLE = ("train.steps", "train.device", "data.num_workers", "train.keep_che
 FOLLOWS_STEPS = ("train.epochs", "train.decay_epochs")
 PATH_KEYS = ("data.root", "data.root_b", "data.val")
 HISTORY = "config_history.jsonl"
+log = logging.getLogger("gantool")
 
 
 def changeable(key: str) -> bool:
@@ -53,6 +55,42 @@ def run_dir_of(checkpoint: Path) -> Path:
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
+def _step_of(path: Path) -> int:
+    digits = path.stem.removeprefix("step_")
+    return int(digits) if digits.isdigit() else -1
+
+
+def load_for_resume(resume: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint a resume continues from, loaded: `resume` itself (a .pt file, or a run
+    folder's checkpoints/latest.pt). When latest.pt is damaged or missing, the newest step_*.pt
+    beside it that loads, with a warning that names it: a disk error or a half-copied run folder
+    must not cost the whole run when good periodic checkpoints remain."""
+    folder = Path(resume).expanduser()
+    if folder.is_dir() and not (folder / "latest.pt").is_file() and any((folder / "checkpoints").glob("step_*.pt")):
+        path = folder / "checkpoints" / "latest.pt"  # missing: the step_*.pt beside it are tried below
+    else:
+        path = resolve_checkpoint_path(resume)
+    try:
+        return path, load_checkpoint(path)
+    except GantoolError as err:
+        if path.name != "latest.pt":  # a file the user chose: theirs to replace
+            raise
+        failure = err
+    for candidate in sorted(path.parent.glob("step_*.pt"), key=_step_of, reverse=True):
+        if path.exists() and candidate.samefile(path):  # latest.pt is a hard link to it: the same damaged bytes
+            continue
+        try:
+            state = load_checkpoint(candidate)
+        except GantoolError:
+            continue
+        reason = str(failure).removeprefix("checkpoint ")
+        reason = reason.removeprefix(f"{path} ") if reason.startswith(f"{path} ") else f"cannot be loaded ({reason})"
+        log.warning(f"{path} {reason}; resuming from {candidate} (step {state.get('step')}), the newest checkpoint "
+                    "beside it that loads")
+        return candidate, state
+    raise GantoolError(f"{failure}; and no step_*.pt checkpoint beside it loads either") from None
+
+
 def plan_resume(resume: str | Path, recipe: str, values: dict[str, Any] | None = None,
                 overrides: tuple[str, ...] | list[str] = (), steps: int | None = None,
                 option_names: dict[str, str] | None = None) -> ResumePlan:
@@ -60,8 +98,9 @@ def plan_resume(resume: str | Path, recipe: str, values: dict[str, Any] | None =
     keys), `--set` `overrides` and new total `steps`. A value equal to the run's changes nothing;
     one that would change what the run computes is refused with the option (from `option_names`)
     and both values named."""
-    path = resolve_checkpoint_path(resume)
-    state = load_checkpoint(path, recipe=recipe)
+    path, state = load_for_resume(resume)
+    if state.get("recipe") != recipe:
+        raise GantoolError(f"{path} is a {state.get('recipe')!r} checkpoint, not {recipe!r}")
     if state.get("optim_g") is None:  # e.g. an imported published model: weights only
         raise GantoolError(f"{path} holds no training state to resume (no optimizer state); "
                            "start a new run from its weights with --init-from instead")

@@ -4,16 +4,20 @@ checkpoint files (periodic ones rotated, latest.pt beside them)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
-from gantool.checkpoint import link_or_copy, save_checkpoint
+from gantool.checkpoint import atomic_write, link_or_copy, save_checkpoint
 from gantool.diagnostics import TrainingMonitor
 from gantool.errors import GantoolError
+from gantool.runlog import load_lines, torn_line_note
 from gantool.tensorboard_log import NULL_BOARD, NullBoard
+
+log = logging.getLogger("gantool")
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -21,16 +25,25 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def _logged_after(record: Any, step: int) -> bool:
+    value = record.get("step", 0) if isinstance(record, dict) else 0
+    return isinstance(value, (int, float)) and value > step
+
+
 def drop_metrics_after(path: Path, step: int) -> list[dict[str, Any]]:
-    """Drop the records a crashed run wrote past its checkpoint; return the ones kept."""
+    """Drop the records a crashed run wrote past its checkpoint, and a last line that a kill or a
+    full disk cut short (with a warning: appends must start on a line of their own); return the
+    records kept."""
     if not path.is_file():
         return []
-    lines = path.read_text().splitlines()
-    records = [json.loads(line) for line in lines if line.strip()]
-    kept = [record for record in records if record.get("step", 0) <= step]
-    if len(kept) != len(lines):
-        path.write_text("".join(json.dumps(record) + "\n" for record in kept))
-    return kept
+    text = path.read_text(errors="replace")
+    values, torn = load_lines(path)
+    if torn is not None:
+        log.warning(torn_line_note(path, torn) + f"; removed it, and the run continues from step {step}")
+    kept = [record for _, record in values if not _logged_after(record, step)]
+    if len(kept) != len(text.splitlines()) or (text and not text.endswith("\n")):
+        atomic_write(path, lambda f: f.write("".join(json.dumps(record) + "\n" for record in kept).encode()))
+    return [record for record in kept if isinstance(record, dict)]
 
 
 class MetricsLog:
