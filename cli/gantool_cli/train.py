@@ -12,7 +12,14 @@ from gantool_cli.options import (CHECKPOINT, OBJECTIVES, OBJECTIVES_HELP, common
                                  translation_data_options)
 
 
-@click.group()
+# 128 + the signal's number, as a shell reports a process that a signal ended: a scheduler (or a
+# script) tells a run that stopped early from one that finished, and knows that it can be resumed
+EXIT_STATUS = ("Exit status: 0 when the run reached its last step; 130 (Ctrl-C, SIGINT) or 143 (SIGTERM) when a "
+               "signal stopped it early, after saving a checkpoint (continue with --resume RUN); 1 on an error; 2 on a "
+               "bad option.")
+
+
+@click.group(epilog=EXIT_STATUS)
 def train() -> None:
     """Train a model; see `gantool train cgan --help`."""
 
@@ -79,6 +86,10 @@ def start_or_resume(ctx: click.Context, values: dict[str, Any], config_file: Pat
     if result.interrupted:
         click.echo(f"interrupted at step {result.step}; checkpoint saved: {result.checkpoint}")
         click.echo(f"resume with: gantool train {cfg.recipe} --resume {result.run_dir}")
+        if result.stopped_by is not None:
+            import signal
+
+            ctx.exit(128 + signal.Signals[result.stopped_by].value)
         return
     click.echo(f"trained {result.step} steps in {result.seconds:.0f}s")
     click.echo(f"run folder: {result.run_dir}")
@@ -123,7 +134,7 @@ def folder_data(data: str | None, data_root: Path | None, values: dict[str, Any]
     return True
 
 
-@train.command("cgan")
+@train.command("cgan", epilog=EXIT_STATUS)
 @digit_or_folder_options("digits (5,000 built-in MNIST digits), mnist (full MNIST), or a folder of class subfolders.")
 @config_option("--image-size", key="data.image_size", type=click.IntRange(min=8),
                help="Image side in pixels (28, 32, 56, 64, ...).")
@@ -149,7 +160,7 @@ def cgan(ctx, data, data_root, objective, d_steps, image_size, channels, norm, c
     start_or_resume(ctx, values, config_file, overrides, out, resume, steps, quiet, dry_run, nproc)
 
 
-@train.command("gan")
+@train.command("gan", epilog=EXIT_STATUS)
 @digit_or_folder_options("A folder of images (searched recursively: class subfolders pool their images; any "
                          "sizes, resized and centre-cropped to --size), mnist (full MNIST), or digits (5,000 "
                          "built-in MNIST digits).")
@@ -189,7 +200,7 @@ def _pix2pix_generator(size: int) -> str:
     return next((f"unet_{m}" for m in (256, 128, 64) if size % m == 0), "unet_256")
 
 
-@train.command("pix2pix")
+@train.command("pix2pix", epilog=EXIT_STATUS)
 @config_option("--data", "data_dir", key="data.root", shown=False, to_config=str,
                type=click.Path(exists=True, file_okay=False, path_type=Path),
                help="Paired images: side-by-side A|B files, or subfolders A/ and B/ whose files match by name "
@@ -291,7 +302,7 @@ def check_unpaired_run(cfg: Any) -> None:
 UNPAIRED_HELD_OUT = "images in the CycleGAN layout (testA/ + testB/, or A/ + B/)"
 
 
-@train.command("cyclegan")
+@train.command("cyclegan", epilog=EXIT_STATUS)
 @unpaired_data_options
 @config_option("--generator", key="model.generator",
                type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"]),
@@ -334,7 +345,7 @@ def _mode_setting(key: str) -> Any:
     return describe
 
 
-@train.command("cut")
+@train.command("cut", epilog=EXIT_STATUS)
 @unpaired_data_options
 @config_option("--mode", key="model.mode", type=click.Choice(["cut", "fastcut"]),
                help="cut: PatchNCE weight 1 plus the identity term PatchNCE(b, G(b)); fastcut: weight 10, no "
@@ -376,7 +387,7 @@ def cut(ctx, dir_a, dir_b, data_dir, size, epochs, decay_epochs, mode, generator
                     check_unpaired_run)
 
 
-@train.command("encoder")
+@train.command("encoder", epilog=EXIT_STATUS)
 @click.argument("generator", metavar="CKPT", required=False, type=CHECKPOINT)
 @config_option("--nef", key="model.nef", type=click.IntRange(min=1), help="Encoder width (channels of its first layer).")
 @config_option("--lambda-z", key="model.lambda_z", type=click.FloatRange(min=0),

@@ -49,6 +49,14 @@ class ResumePlan:
     state: dict[str, Any]  # the loaded checkpoint
     config: Config  # the checkpoint's config with the accepted changes
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # key: (old, new)
+    files: tuple[tuple[str, int, int, int], ...] = ()  # the checkpoint files as they were when read
+
+    def check_unchanged(self) -> None:
+        """With the run's lock held: refuse when another process saved checkpoints of the run after
+        this plan read it (it finished while this one was starting), rather than go back in time."""
+        if self.files and checkpoint_files(self.checkpoint) != self.files:
+            raise GantoolError(f"another process saved checkpoints of {self.run_dir} while this one was starting; "
+                               "run the command again to continue from the new checkpoint")
 
 
 def run_dir_of(checkpoint: Path) -> Path:
@@ -60,16 +68,32 @@ def _step_of(path: Path) -> int:
     return int(digits) if digits.isdigit() else -1
 
 
-def load_for_resume(resume: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The checkpoint a resume continues from, loaded: `resume` itself (a .pt file, or a run
-    folder's checkpoints/latest.pt). When latest.pt is damaged or missing, the newest step_*.pt
-    beside it that loads, with a warning that names it: a disk error or a half-copied run folder
-    must not cost the whole run when good periodic checkpoints remain."""
+def checkpoint_files(checkpoint: Path) -> tuple[tuple[str, int, int, int], ...]:
+    """Name, inode, size and mtime of each checkpoint beside `checkpoint`: what a save changes."""
+    found = []
+    for path in sorted(checkpoint.parent.glob("*.pt")):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        found.append((path.name, info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(found)
+
+
+def checkpoint_to_resume(resume: str | Path) -> Path:
+    """`resume` itself (a .pt file), or a run folder's checkpoints/latest.pt, which may be missing
+    when step_*.pt files are beside it (load_for_resume falls back to them)."""
     folder = Path(resume).expanduser()
     if folder.is_dir() and not (folder / "latest.pt").is_file() and any((folder / "checkpoints").glob("step_*.pt")):
-        path = folder / "checkpoints" / "latest.pt"  # missing: the step_*.pt beside it are tried below
-    else:
-        path = resolve_checkpoint_path(resume)
+        return folder / "checkpoints" / "latest.pt"
+    return resolve_checkpoint_path(resume)
+
+
+def load_for_resume(path: Path) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint at `path` (from checkpoint_to_resume), loaded. When it is a latest.pt that is
+    damaged or missing: the newest step_*.pt beside it that loads, with a warning that names it, as
+    a disk error or a half-copied run folder must not cost the whole run when good periodic
+    checkpoints remain."""
     try:
         return path, load_checkpoint(path)
     except GantoolError as err:
@@ -98,7 +122,9 @@ def plan_resume(resume: str | Path, recipe: str, values: dict[str, Any] | None =
     keys), `--set` `overrides` and new total `steps`. A value equal to the run's changes nothing;
     one that would change what the run computes is refused with the option (from `option_names`)
     and both values named."""
-    path, state = load_for_resume(resume)
+    path = checkpoint_to_resume(resume)
+    files = checkpoint_files(path)  # before reading: a save during the read shows as a change
+    path, state = load_for_resume(path)
     if state.get("recipe") != recipe:
         raise GantoolError(f"{path} is a {state.get('recipe')!r} checkpoint, not {recipe!r}")
     if state.get("optim_g") is None:  # e.g. an imported published model: weights only
@@ -131,7 +157,7 @@ def plan_resume(resume: str | Path, recipe: str, values: dict[str, Any] | None =
     if steps_given and after["train.steps"] < int(state["step"]):
         raise GantoolError(f"--steps {after['train.steps']} is below the checkpoint's step {state['step']}")
     config = set_values(saved, {k: new for k, (_, new) in changes.items()})
-    return ResumePlan(path, run_dir, state, config, changes)
+    return ResumePlan(path, run_dir, state, config, changes, files)
 
 
 def record_changes(plan: ResumePlan) -> None:

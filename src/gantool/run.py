@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from gantool import distributed
@@ -12,6 +13,7 @@ from gantool.resume import ResumePlan, plan_resume, record_changes
 from gantool.tensorboard_log import check_available as check_logger
 from gantool.trainer import Trainer, TrainResult
 from gantool.training.device import resolve_device, seed_everything
+from gantool.training.runlock import run_lock
 from gantool.warmstart import WarmStart, init_config, load_initial_weights
 
 
@@ -64,7 +66,12 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | Resum
         cfg, start = (cfg, init_from) if isinstance(init_from, WarmStart) else init_config(cfg, init_from)
     ctx = distributed.from_environment()
     device = resolve_device(distributed.device_for(cfg.train.device, ctx))
-    with distributed.process_group(ctx, device):
+    held = contextlib.ExitStack()  # one training process per run folder, for as long as it trains
+    if resume_state is not None and ctx.is_main:
+        held.enter_context(run_lock(run_dir))  # before the data is built: a second process stops at once
+    with held, distributed.process_group(ctx, device):
+        if plan is not None and ctx.is_main:
+            plan.check_unchanged()
         recipe_cls = RECIPES.get(cfg.recipe)
         seed_everything(cfg.train.seed)  # network init is part of the run's reproducible state
         dataset, val_dataset, meta = recipe_cls.build_data(cfg)
@@ -81,6 +88,7 @@ def train(cfg: Config, out: str | Path | None = None, resume: str | Path | Resum
         if resume_state is None:  # a bad option or dataset fails above and leaves no empty run folder
             if ctx.is_main:
                 run_dir = new_run_dir(run_dir)
+                held.enter_context(run_lock(run_dir))
             trainer.run_dir = run_dir = distributed.from_main(run_dir, ctx)
         if ctx.is_main:
             save_config(cfg, run_dir / "config.yaml")

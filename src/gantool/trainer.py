@@ -54,6 +54,7 @@ class TrainResult:
     interrupted: bool
     seconds: float
     last_metrics: dict[str, float]
+    stopped_by: str | None = None  # the signal that stopped the run early ("SIGINT", "SIGTERM"), if one did
 
 
 class Trainer:
@@ -246,7 +247,7 @@ class Trainer:
         last_metrics: dict[str, float] = {}
         start_time = time.perf_counter()
         start_elapsed = self.elapsed
-        interrupted = False
+        interrupted, stopped_by = False, None
         for modules in (self.G, self.D, self.A):
             modules.train()
         bar = tqdm(total=tc.steps, initial=self.step, disable=self.quiet, unit="it", dynamic_ncols=True,
@@ -287,12 +288,15 @@ class Trainer:
                 stop_requested = distributed.any_process(self.stop.signal_name is not None, self.dist, self.device)
                 if stop_requested or self.step == stop_at:
                     interrupted = True
+                    # (a signal to another process of a distributed run: torchrun passes on SIGTERM)
+                    stopped_by = (self.stop.signal_name or "SIGTERM") if stop_requested else None
                     break
                 if self.step % tc.checkpoint_every == 0 and self.step != tc.steps:
                     self.save()
-        self.elapsed = start_elapsed + time.perf_counter() - start_time
-        checkpoint = self.save()
+            # with the handlers still installed: a second SIGTERM must not cut the final save short
+            self.elapsed = start_elapsed + time.perf_counter() - start_time
+            checkpoint = self.save()
         log.board.close()
         bar.close()
         log.bar = None
-        return TrainResult(self.run_dir, checkpoint, self.step, interrupted, self.elapsed, last_metrics)
+        return TrainResult(self.run_dir, checkpoint, self.step, interrupted, self.elapsed, last_metrics, stopped_by)
