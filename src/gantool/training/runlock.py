@@ -4,8 +4,9 @@ Two `--resume` of one run would both append to metrics.jsonl and overwrite each 
 checkpoints. The lock is a `flock` on a file that names its holder (pid and host), so a second
 process says who holds it. The kernel drops a flock when its process ends, however it ends (a
 crash, SIGKILL, a lost node), so a lock left by a dead process is simply taken over: no stale-pid
-guessing. Hand-written rather than the `filelock` package because filelock truncates the file
-whenever a process tries the lock, which would erase the holder's name that the message needs.
+guessing. Hand-written rather than the `filelock` package: its flock lock does not say who holds
+it (its `pid` is only for the soft fallback), which the message needs, while a flock is a few lines
+here (filelock 3.x also truncated the file on every attempt, erasing a name written into it).
 """
 
 from __future__ import annotations
