@@ -51,7 +51,7 @@ def atomic_write(path: Path, write: Any, size_hint: int | None = None) -> None:
     `size_hint` (bytes the file will take) a disk that clearly cannot hold it is refused before
     anything is written; a disk that fills during the write is a DiskFullError either way.
     """
-    from gantool.storage import DiskFullError, check_space, free_bytes, is_disk_full
+    from gantool.storage import DiskFullError, check_space, free_bytes, is_disk_full, new_file_mode
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +60,7 @@ def atomic_write(path: Path, write: Any, size_hint: int | None = None) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), new_file_mode())  # mkstemp's 0600 survives the rename: use open()'s mode
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -10,6 +10,7 @@ to do, never a C++ assertion.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,29 @@ def device_of(path: str | Path) -> str:
         return f"the disk of {target}"
     source, point, kind = best
     return f"{kind} at {point}" if not source.startswith("/") else f"{source} ({point})"
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (/proc/self/status):
+    setting it to read it back would, for an instant, give files that other threads create
+    the wrong mode."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The mode a plain open() gives a new file under the current umask (0o644 under umask 022).
+    Temp files from tempfile.mkstemp are 0600, and a rename keeps that: outputs written through
+    one would be private to their owner, unreadable by the team or a web server."""
+    return 0o666 & ~current_umask()
 
 
 def tensor_bytes(value: Any) -> int:
