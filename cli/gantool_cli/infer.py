@@ -37,6 +37,7 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
       gantool generate runs/cgan --label 3 --n 100 --out-dir threes/
     """
     from gantool.inference import grid_labels, load_sampler
+    from gantool.safe_paths import inside, safe_filename
     from gantool.training.device import resolve_device
     from gantool.utils import save_image_grid, save_png, to_uint8
 
@@ -49,7 +50,8 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
     if sampler.num_classes == 0:
         names = [f"sample_{i:05d}.png" for i in range(count)]
     else:
-        names = [f"{sampler.class_names[int(c)]}_{i:05d}.png" for i, c in enumerate(labels)]
+        # class names come from the checkpoint, which may be a stranger's: "../../x" must stay a file name
+        names = [f"{safe_filename(sampler.class_names[int(c)], 'class')}_{i:05d}.png" for i, c in enumerate(labels)]
 
     def draw():  # noqa: ANN202
         return sampler.sample(labels, seed=seed)
@@ -57,7 +59,7 @@ def generate(checkpoint, label, count, out, out_dir, seed, device, overwrite) ->
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
-            _check_writable(out_dir / name, overwrite)
+            _check_writable(inside(out_dir, out_dir / name), overwrite)
         for image, name in zip(to_uint8(draw()), names):
             save_png(image, out_dir / name)
         click.echo(f"wrote {len(names)} images to {out_dir}")

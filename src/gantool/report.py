@@ -16,6 +16,7 @@ from typing import Any
 
 from gantool.errors import GantoolError
 from gantool.runlog import read_records
+from gantool.safe_paths import inside
 
 # one colour per warning kind, so the same failure looks the same on every plot
 WARNING_COLOURS = {
@@ -152,6 +153,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
     validation = [r for r in records if any(k.startswith("val_") for k in r) and "warning" not in r]
     diversity = [r for r in records if "diversity_ratio" in r]
     out = Path(out_dir) if out_dir is not None else run_dir / "report"
+    if out_dir is None:  # no link planted in a shared run folder may aim the report elsewhere
+        inside(run_dir, out, "the run folder", "remove the link or give --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -172,7 +175,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
     ]
     plots = []
     for filename, title, source, keys, options in panels:
-        path = _plot(out / filename, title, source, keys, warnings, **options)
+        path = _plot(inside(out, out / filename, "--out"), title, source, keys, warnings, **options)
         if path is not None:
             plots.append(path)
 
@@ -214,6 +217,6 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
     if history.is_file():
         parts.append(f"<h2>Config changes on resume</h2><pre>{html.escape(history.read_text())}</pre>")
     parts.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre></body></html>")
-    page = out / "report.html"
+    page = inside(out, out / "report.html", "--out")
     page.write_text("\n".join(parts))
     return Report(page, plots, warnings)

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from gantool.checkpoint import atomic_write
 from gantool.errors import GantoolError
+from gantool.safe_paths import inside
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -80,7 +81,7 @@ def plan_outputs(inputs: list[tuple[Path, Path]], out_dir: Path, overwrite: bool
     sources = {p.resolve() for p, _ in inputs} | {Path(p).resolve() for p in protected}
     plan, seen, targets = [], {}, []
     for source, relative in inputs:
-        target = out_dir / relative.with_suffix(".png")
+        target = inside(out_dir, out_dir / relative.with_suffix(".png"), option)  # no link may lead it elsewhere
         resolved = target.resolve()
         if resolved in sources:
             raise GantoolError(f"output {target} would overwrite the input {source}; choose another {option}")

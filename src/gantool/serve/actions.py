@@ -17,6 +17,7 @@ from pathlib import Path
 from torch import Tensor
 
 from gantool.errors import GantoolError
+from gantool.safe_paths import safe_filename
 from gantool.serve.models import ServedModel
 
 READABLE = "PNG, JPEG, WebP, BMP, GIF or TIFF"
@@ -106,7 +107,7 @@ def translate_upload(model: ServedModel, path: str | Path | None, outputs: Outpu
     translator = model.translators[direction]
     images = read_upload(path, translator.in_channels, max_size, name)
     translator.set_test_time(dropout=dropout, bn_stats=bn_stats)
-    target = outputs.new_folder() / f"{Path(name or Path(str(path)).name).stem or 'image'}.png"
+    target = outputs.new_folder() / f"{safe_filename(Path(name or Path(str(path)).name).stem, 'image')}.png"
     save_png(to_uint8(translator(images))[0], target)
     return target
 
@@ -117,7 +118,7 @@ def generate_grid(model: ServedModel, label: str, count: int, seed: int, outputs
     from gantool.utils import save_image_grid
 
     labels, per_row = grid_labels(model.sampler, label, count)
-    target = outputs.new_folder() / f"samples_{label}_seed{seed}.png"
+    target = outputs.new_folder() / f"samples_{safe_filename(label)}_seed{seed}.png"
     save_image_grid(model.sampler.sample(labels, seed=seed), target, per_row)
     return target
 
@@ -129,7 +130,7 @@ def interpolation_strip(model: ServedModel, label: str, steps: int, pairs: int, 
     from gantool.utils import save_image_grid
 
     codes, labels, _ = interpolation_walks(model.sampler, label, steps, pairs, mode, seed)
-    target = outputs.new_folder() / f"interp_{label}_seed{seed}.png"
+    target = outputs.new_folder() / f"interp_{safe_filename(label)}_seed{seed}.png"
     save_image_grid(model.sampler.sample(labels, z=codes), target, steps)
     return target
 
