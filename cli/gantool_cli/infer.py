@@ -203,8 +203,8 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
     from gantool.translate import batches_by_shape, collect_inputs, load_translator
     from gantool.utils import plan_outputs, save_png, to_uint8
 
-    if size != "auto" and not size.isdigit():
-        raise click.BadParameter("use auto or a number of pixels", param_hint="--size")
+    if size != "auto" and (not size.isdigit() or int(size) < 1):
+        raise click.BadParameter(f"{size!r}: use auto or a positive number of pixels (e.g. 256)", param_hint="--size")
     work_size = None if size == "auto" else int(size)
     if checkpoint is None:
         from gantool.run import newest_checkpoint
@@ -216,7 +216,7 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
     translator = load_translator(checkpoint, device if onnx else resolve_device(device), dropout=dropout,
                                  bn_stats=bn_stats, tile=tile, direction=direction, precision=precision,
                                  channels_last=channels_last)
-    found = collect_inputs(inputs)
+    found = collect_inputs(inputs, skip=out_dir)  # a second run must not take its own outputs for inputs
     plan = plan_outputs(found, out_dir, overwrite, skip_existing=skip_existing)
     kept = len(found) - len(plan)
     from gantool.storage import DiskFullError

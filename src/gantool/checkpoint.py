@@ -131,7 +131,9 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
                 return candidate
         raise GantoolError(f"{path} is a folder without checkpoints/latest.pt: pass a run folder or a .pt file")
     if not path.is_file():
-        raise GantoolError(f"checkpoint {path} does not exist")
+        from gantool.safe_paths import what_is
+
+        raise GantoolError(f"checkpoint {path} {what_is(path)}")
     return path
 
 
@@ -224,6 +226,12 @@ def load_generator_state(path: str | Path, use_ema: bool = True) -> dict[str, An
             weights = load_file(str(path / EXPORT_WEIGHTS))
         except (OSError, ValueError) as err:
             raise GantoolError(f"{path} is not a readable exported generator: {err}") from None
+        expected = {"recipe": str, "config": dict, "meta": dict}
+        missing = [key for key, kind in expected.items()
+                   if not isinstance(info, dict) or not isinstance(info.get(key), kind)]
+        if missing:
+            raise GantoolError(f"{path / EXPORT_CONFIG} lacks a valid {', '.join(repr(k) for k in missing)}: it is not "
+                               "a complete gantool export; export the checkpoint again with gantool export")
         return {"recipe": info["recipe"], "config": info["config"], "meta": info["meta"], "weights": weights}
     state = load_checkpoint(path)
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["generators"]

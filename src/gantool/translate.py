@@ -27,6 +27,7 @@ from gantool.config import Config
 from gantool.data.images import load_tensor, readable_images
 from gantool.errors import GantoolError
 from gantool.inference import load_generators
+from gantool.safe_paths import what_is
 from gantool.networks.layers import per_image_statistics, use_batch_statistics
 
 DIRECTIONS = ("a2b", "b2a")
@@ -90,8 +91,9 @@ class Translator:
         images = images.to(self.device, torch.float32)
         h, w = images.shape[-2:]
         if size is not None:
-            if size % self.multiple:
-                raise GantoolError(f"--size {size} does not suit this network: use a multiple of {self.multiple}")
+            if size < 1 or size % self.multiple:
+                raise GantoolError(f"--size {size} does not suit this network: use a "
+                                   f"{'positive ' if size < 1 else ''}multiple of {self.multiple}")
             resized = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False,
                                     antialias=True)  # shrinking: like PIL, no aliasing (issue 22)
             out = self._forward(resized)
@@ -213,18 +215,20 @@ def check_test_time(bn_stats: str) -> None:
         raise GantoolError(f"unknown --bn-stats {bn_stats!r}; valid: {', '.join(BN_STATS)}")
 
 
-def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
-    """(file, path relative to its output folder) for every image among files and folders."""
+def collect_inputs(inputs: Iterable[str | Path], skip: str | Path | None = None) -> list[tuple[Path, Path]]:
+    """(file, path relative to its output folder) for every image among files and folders. A
+    folder's subfolder `skip` (the output folder, when it lies inside an input folder) is not
+    searched: a second run would otherwise take the first run's outputs for inputs."""
     found: list[tuple[Path, Path]] = []
     for item in inputs:
         path = Path(item).expanduser()
         if path.is_dir():
-            images = readable_images(path, "input folder")  # unreadable files: skipped with a warning
+            images = readable_images(path, "input folder", skip=skip)  # unreadable files: skipped with a warning
             found += [(p, p.relative_to(path)) for p in images]
         elif path.is_file():
             found.append((path, Path(path.name)))
         else:
-            raise GantoolError(f"input {path} does not exist")
+            raise GantoolError(f"input {path} {what_is(path)}; give image files or folders of images")
     if not found:
         raise GantoolError("no input images given")
     return found

@@ -15,9 +15,10 @@ from typing import Any
 from PIL import Image
 
 from gantool.data.images import FolderScan, list_images, scan_folder
-from gantool.data.paired import files_by_name, pair_key
+from gantool.data.paired import files_by_name, pair_key, side_by_side_doubt
 from gantool.data.unpaired import DOMAIN_LAYOUTS
 from gantool.errors import GantoolError
+from gantool.safe_paths import what_is
 
 # How load_image turns each Pillow mode into the 8-bit L or RGB array the networks see.
 CONVERSIONS = {
@@ -112,7 +113,7 @@ def check_folder(path: str | Path, size: int | None = None) -> FolderReport:
     would be upscaled. Only reads files."""
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise GantoolError(f"data folder {root} does not exist or is not a folder")
+        raise GantoolError(f"data folder {root} {what_is(root)}; give a folder of images")
     for name_a, name_b in DOMAIN_LAYOUTS["train"]:
         if (root / name_a).is_dir() and (root / name_b).is_dir():
             if (name_a, name_b) == ("A", "B"):
@@ -180,6 +181,9 @@ def _check_side_by_side(root: Path, size: int | None) -> FolderReport:
         first = infos[report.odd_width[0]]
         report.errors.append(f"{len(report.odd_width)} side-by-side image(s) with an odd width, e.g. "
                              f"{report.odd_width[0]} ({first.width} px): crop or pad them to an even width")
+    doubt = side_by_side_doubt(root, {p: (info.width, info.height) for p, info in infos.items()})
+    if doubt:
+        report.warnings.append(doubt)
     deeper = sorted({p.relative_to(root).parts[0] for p in list_images(root) if p.parent != root})
     if deeper:
         report.warnings.append(f"images in subfolder(s) {_shown(deeper)} are not read: with images at the top "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +23,35 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def files_below(folder: Path, recursive: bool = True, skip: str | Path | None = None) -> list[Path]:
+    """Regular files under `folder` (and in its subfolders when `recursive`), sorted, hidden files
+    and folders left out. Symbolic links to folders are followed, as a user who links a folder
+    of images in expects; each real folder is read once, so a link back up the tree ends the
+    walk instead of looping. A subfolder that is `skip` is not searched (the folder itself is)."""
+    folder = Path(folder)
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+    skipped = os.path.realpath(skip) if skip is not None else None
+    root = os.path.realpath(folder)
+    seen: set[str] = set()
+    found: list[Path] = []
+    for top, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        # a link to a folder above the root holds the root again: the walk would cover all of it
+        above = top != str(folder) and root.startswith(real.rstrip(os.sep) + os.sep)
+        if real in seen or above or (real == skipped and top != str(folder)):
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(top) / name for name in files if not name.startswith(".")]
+    return sorted(p for p in found if p.is_file())
+
+
 def list_images(folder: Path, recursive: bool = True) -> list[Path]:
-    """Image files under `folder`, sorted; hidden files and folders are skipped."""
-    pattern = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(
-        p for p in pattern
-        if is_image_file(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+    """Image files under `folder`, sorted; hidden files and folders are skipped, symbolic links
+    to folders followed (see `files_below`)."""
+    return [p for p in files_below(folder, recursive) if p.suffix.lower() in IMAGE_SUFFIXES]
 
 
 def _upright(img: Image.Image) -> Image.Image:
@@ -75,13 +98,13 @@ class FolderScan:
         return "; ".join(parts)
 
 
-def scan_folder(folder: Path, recursive: bool = True, decode: bool = True) -> FolderScan:
+def scan_folder(folder: Path, recursive: bool = True, decode: bool = True, skip: str | Path | None = None
+                ) -> FolderScan:
     """Sort the files below `folder` into readable images, unreadable ones and non-images (hidden
-    files and folders are left out). `decode` fully decodes each image, in threads."""
+    files and folders are left out, see `files_below` for links and `skip`). `decode` fully
+    decodes each image, in threads."""
     folder = Path(folder)
-    pattern = folder.rglob("*") if recursive else folder.iterdir()
-    files = sorted(p for p in pattern
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = files_below(folder, recursive, skip)
     scan = FolderScan(folder)
     candidates = []
     for path in files:
@@ -99,10 +122,12 @@ def scan_folder(folder: Path, recursive: bool = True, decode: bool = True) -> Fo
     return scan
 
 
-def readable_images(folder: Path, what: str, strict: bool = False, recursive: bool = True) -> list[Path]:
-    """The decodable images below `folder` ("what" names it in messages). Unreadable files are
-    skipped with a warning, or are an error when `strict`; none left is an error."""
-    scan = scan_folder(folder, recursive=recursive)
+def readable_images(folder: Path, what: str, strict: bool = False, recursive: bool = True,
+                    skip: str | Path | None = None) -> list[Path]:
+    """The decodable images below `folder` ("what" names it in messages; a subfolder `skip` is
+    not searched). Unreadable files are skipped with a warning, or are an error when `strict`;
+    none left is an error."""
+    scan = scan_folder(folder, recursive=recursive, skip=skip)
     if scan.unreadable and strict:
         path, reason = scan.unreadable[0]
         raise GantoolError(f"{what} {folder}: {len(scan.unreadable)} unreadable image file(s), e.g. {path}: "

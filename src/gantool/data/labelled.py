@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from gantool.data.images import load_image, readable_images, to_tensor, to_unit_range
 from gantool.errors import GantoolError
+from gantool.safe_paths import what_is
 
 
 class TensorClassDataset(Dataset):
@@ -57,7 +58,7 @@ class ClassFolders(Dataset):
                  strict: bool = False) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
-            raise GantoolError(f"data folder {root} does not exist")
+            raise GantoolError(f"data folder {root} {what_is(root)}; give a folder of images")
         classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not classes:
             raise GantoolError(f"{root} has no class subfolders: put the images of each class in root/<class>/")

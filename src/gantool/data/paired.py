@@ -22,10 +22,14 @@ if TYPE_CHECKING:
 
 from gantool.data.images import FolderScan, list_images, load_image, log, readable_images, scan_folder, to_tensor
 from gantool.errors import GantoolError
+from gantool.safe_paths import what_is
 
 T = TypeVar("T")
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+# width / height of a plausible side-by-side A|B image: halves from 3:4 (portrait) to 16:9 and a bit
+# wider. A square or portrait photo falls outside: split in half, it would give two unrelated strips.
+PAIR_RATIO = (1.5, 3.6)
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ def find_pairs(root: str | Path, strict: bool = False) -> list[PairSource]:
     """`root/A` + `root/B` matched by file stem, else every image in `root` as an A|B pair."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise GantoolError(f"paired data folder {root} does not exist")
+        raise GantoolError(f"paired data folder {root} {what_is(root)}; give a folder of images")
     folder_a, folder_b = root / "A", root / "B"
     if folder_a.is_dir() and folder_b.is_dir():
         return [PairSource(a, b) for a, b in match_by_name(folder_a, folder_b, strict)]
@@ -49,7 +53,41 @@ def find_pairs(root: str | Path, strict: bool = False) -> list[PairSource]:
             f"{root} holds no images: give side-by-side A|B images, or subfolders A/ and B/ with matching names"
         )
     top_level = bool(list_images(root, recursive=False))
-    return [PairSource(p) for p in readable_images(root, "paired data folder", strict, recursive=not top_level)]
+    images = readable_images(root, "paired data folder", strict, recursive=not top_level)
+    doubt = side_by_side_doubt(root, {path: _loaded_size(path) for path in images})
+    if doubt:
+        log.warning("%s", doubt)
+    return [PairSource(p) for p in images]
+
+
+def _loaded_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an image as load_image turns it (EXIF quarter turns swap the sides), from
+    its header; None when the header cannot be read now."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if int(img.getexif().get(0x0112, 1) or 1) in (5, 6, 7, 8):
+                width, height = height, width
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return None
+    return width, height
+
+
+def side_by_side_doubt(root: Path, sizes: dict[Path, tuple[int, int] | None]) -> str:
+    """A warning when images read as side-by-side A|B pairs are not about twice as wide as tall
+    (`sizes`: path -> (width, height)), "" when all look like pairs. Not an error: the split is
+    still done, since a user may really have pairs of unusual shape."""
+    doubtful = [(path, size) for path, size in sizes.items()
+                if size and not PAIR_RATIO[0] <= size[0] / max(size[1], 1) <= PAIR_RATIO[1]]
+    if not doubtful:
+        return ""
+    path, (width, height) = doubtful[0]
+    return (f"{len(doubtful)} of {len(sizes)} image(s) in {root} are not about twice as wide as tall (e.g. {path}: "
+            f"{width}x{height} px), yet each is split at half width into A (left half) and B (right half); if they "
+            f"are not side-by-side A|B pairs, put the inputs in {root / 'A'} and the targets in {root / 'B'} "
+            "with matching names")
 
 
 def pair_key(scan: FolderScan, path: Path) -> Path:
@@ -71,7 +109,7 @@ def match_by_name(folder_a: Path, folder_b: Path, strict: bool = False) -> list[
     A pair with an unreadable side is skipped with a warning (an error when `strict`)."""
     for folder in (folder_a, folder_b):
         if not folder.is_dir():
-            raise GantoolError(f"folder {folder} does not exist")
+            raise GantoolError(f"folder {folder} {what_is(folder)}")
     scans = [scan_folder(folder) for folder in (folder_a, folder_b)]
     broken = [(path, reason) for scan in scans for path, reason in scan.unreadable]
     if broken and strict:

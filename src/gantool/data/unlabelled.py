@@ -24,6 +24,7 @@ from gantool.data.digits import load_builtin_digits, load_mnist
 from gantool.data.images import load_image, readable_images, to_tensor
 from gantool.data.labelled import TensorClassDataset
 from gantool.errors import GantoolError
+from gantool.safe_paths import what_is
 
 log = logging.getLogger("gantool")
 
@@ -71,7 +72,7 @@ class ImageFolder(Dataset):
                  max_images: int = 0, blur: float = 0.0) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
-            raise GantoolError(f"data folder {root} does not exist")
+            raise GantoolError(f"data folder {root} {what_is(root)}; give a folder of images")
         files = large_enough(readable_images(root, "image folder", strict), size, root, strict)
         self.files = files[:max_images] if max_images else files
         self.channels, self.hflip, self.blur = channels, hflip, blur

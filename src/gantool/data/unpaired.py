@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from gantool.data.images import load_image, readable_images, to_tensor
 from gantool.data.paired import require_crop_fits, view_transform
 from gantool.errors import GantoolError
+from gantool.safe_paths import what_is
 
 # subfolder names of the CycleGAN layout, in the order they are looked for
 DOMAIN_LAYOUTS = {
@@ -30,7 +31,7 @@ def domain_folders(root: str | Path, split: str = "train") -> tuple[Path, Path]:
     (or A/ + B/) for training; testA/ + testB/, valA/ + valB/ (or A/ + B/) for validation."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise GantoolError(f"data folder {root} does not exist")
+        raise GantoolError(f"data folder {root} {what_is(root)}; give a folder of images")
     layouts = DOMAIN_LAYOUTS[split]
     for name_a, name_b in layouts:
         if (root / name_a).is_dir() and (root / name_b).is_dir():
@@ -44,7 +45,7 @@ def domain_images(folder: str | Path, domain: str, strict: bool = False) -> list
     """Every readable image below `folder` (recursively); a missing or imageless folder is an error."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise GantoolError(f"domain {domain} folder {folder} does not exist")
+        raise GantoolError(f"domain {domain} folder {folder} {what_is(folder)}")
     return readable_images(folder, f"domain {domain} folder", strict)
 
 
