@@ -25,4 +25,6 @@ def report(run_dir, out_dir) -> None:
     result = write_report(run_dir, out_dir)
     click.echo(f"wrote {result.html} ({len(result.plots)} plots, {len(result.warnings)} warning(s))")
     for warning in result.warnings:
-        click.echo(f"  step {warning['step']}: {warning['warning']}: {warning.get('message', '')}")
+        line = f"  step {warning['step']}: {warning['warning']}: {warning.get('message', '')}"
+        # the text comes from a file anyone may have written: no escape sequences reach the terminal
+        click.echo("".join(c if c.isprintable() else "?" for c in line))

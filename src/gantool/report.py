@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import base64
 import html
+import io
+import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gantool.errors import GantoolError
 from gantool.runlog import read_records
+from gantool.storage import DiskFullError
+
+log = logging.getLogger("gantool")
 from gantool.safe_paths import inside
 
 # one colour per warning kind, so the same failure looks the same on every plot
@@ -25,6 +31,9 @@ WARNING_COLOURS = {
     "oscillation": "tab:pink", "divergence": "black",
 }
 MAX_SAMPLE_GRIDS = 12
+SAMPLE_NAME = re.compile(r"step_(\d{1,12})\.png")  # the trainer's samples/step_0000100.png
+FULL_DISK_ADVICE = "free space, or give --out a folder on a disk with room"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -34,9 +43,28 @@ class Report:
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63)
+
+
 def _series(records: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float))]
+    points = [(r["step"], r[key]) for r in records if _number(r.get(key))]
     return [p[0] for p in points], [p[1] for p in points]
+
+
+def _label(text: str) -> str:
+    """`text` as a matplotlib label: a `$` from a file would start mathtext, which can fail to parse."""
+    return text.replace("$", r"\$")
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Whole or not at all: a full disk is one line, and leaves no partial file."""
+    from gantool.checkpoint import atomic_write
+
+    try:
+        atomic_write(path, lambda f: f.write(data), size_hint=len(data))
+    except DiskFullError as err:
+        raise DiskFullError(err.path, err.needed, err.free, FULL_DISK_ADVICE) from None
 
 
 def _plot(path: Path, title: str, records: list[dict[str, Any]], keys: list[str], warnings: list[dict[str, Any]],
@@ -55,14 +83,14 @@ def _plot(path: Path, title: str, records: list[dict[str, Any]], keys: list[str]
         steps, values = _series(records, key)
         if log_scale:
             values = [v if v > 0 else float("nan") for v in values]
-        ax.plot(steps, values, label=key, linewidth=1.2, marker="o" if len(steps) < 30 else None, markersize=3)
+        ax.plot(steps, values, label=_label(key), linewidth=1.2, marker="o" if len(steps) < 30 else None, markersize=3)
     if reference is not None:
         ax.axhline(reference, color="lightgray", linestyle=":", linewidth=1)
     seen: set[str] = set()
     for warning in warnings:
         kind = warning["warning"]
         ax.axvline(warning["step"], color=WARNING_COLOURS.get(kind, "tab:red"), linestyle="--", linewidth=1,
-                   alpha=0.8, label=f"warning: {kind}" if kind not in seen else None)
+                   alpha=0.8, label=_label(f"warning: {kind}") if kind not in seen else None)
         seen.add(kind)
     if log_scale:
         ax.set_yscale("log")
@@ -70,8 +98,10 @@ def _plot(path: Path, title: str, records: list[dict[str, Any]], keys: list[str]
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
+    _write(path, png.getvalue())
     return path
 
 
@@ -90,13 +120,39 @@ def _spread(items: list[Path], n: int) -> list[Path]:
 def sample_grids(run_dir: str | Path) -> list[Path]:
     """The run's sample grids over time (samples/step_*.png), at most MAX_SAMPLE_GRIDS spread
     evenly from the first to the last."""
-    return _spread(sorted((Path(run_dir) / "samples").glob("step_*.png")), MAX_SAMPLE_GRIDS)
+    run_dir = Path(run_dir)
+    found = [path for path in (run_dir / "samples").glob("step_*.png") if SAMPLE_NAME.fullmatch(path.name)]
+    grids = [path for path in found if run_file(run_dir, path, png=True)]
+    if len(grids) < len(found):
+        log.warning(f"{run_dir / 'samples'}: skipped {len(found) - len(grids)} file(s) named like sample grids that "
+                    "are not PNG files inside the run folder")
+    return _spread(sorted(grids, key=_grid_step), MAX_SAMPLE_GRIDS)
+
+
+def _grid_step(path: Path) -> int:
+    return int(SAMPLE_NAME.fullmatch(path.name).group(1))  # type: ignore[union-attr]
+
+
+def run_file(run_dir: Path, path: Path, png: bool = False) -> bool:
+    """Whether `path` may go into the page: a regular file inside the run folder once links are
+    followed (a link in a shared run folder must not put another of the reader's files into a page
+    they pass on), and with `png`, one that starts as a PNG does."""
+    try:
+        if not path.is_file() or not path.resolve().is_relative_to(run_dir.resolve()):
+            return False
+        if png:
+            with path.open("rb") as f:
+                return f.read(8) == PNG_SIGNATURE
+    except OSError:
+        return False
+    return True
 
 
 def _format(value: Any) -> str:
+    """`value` as page text: numbers shortened, everything escaped (it comes from files anyone may write)."""
     if isinstance(value, float):
         return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return html.escape(str(value))
+    return html.escape(str(value), quote=True)
 
 
 def _scalars(values: Any, prefix: str = "") -> dict[str, Any]:
@@ -118,7 +174,7 @@ def _evaluation_section(run_dir: Path) -> list[str]:
     found = False
     for name in ("eval.json", "eval_pix2pix.json", "eval_cyclegan.json", "eval_cut.json"):
         path = run_dir / name
-        if not path.is_file():
+        if not run_file(run_dir, path):
             continue
         try:
             result = json.loads(path.read_text())
@@ -130,7 +186,7 @@ def _evaluation_section(run_dir: Path) -> list[str]:
         parts += [f"<tr><th>{html.escape(k)}</th><td>{_format(v)}</td></tr>" for k, v in rows.items()]
         parts.append("</table>")
         found = True
-    if (run_dir / "memorisation.png").is_file():
+    if run_file(run_dir, run_dir / "memorisation.png", png=True):
         parts.append("<h3>Nearest training images (last column) of generated samples</h3>"
                      f"<p><img src='{_data_uri(run_dir / 'memorisation.png')}' alt='memorisation'></p>")
         found = True
@@ -180,7 +236,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
             plots.append(path)
 
     samples = sample_grids(run_dir)
-    config_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
+    config_text = (run_dir / "config.yaml").read_text(errors="replace") if run_file(run_dir, run_dir / "config.yaml") else ""
     last = training[-1]
     best = [r for r in records if "best" in r]
     summary = {"steps logged": last["step"], "time in the loop (s)": last.get("elapsed_s", float("nan")),
@@ -198,25 +254,26 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
     parts.append("</table><h2>Warnings</h2>")
     if warnings:
         parts.append("<table><tr><th>step</th><th>warning</th><th>what it means</th><th>try</th></tr>")
-        parts += [f"<tr><td>{w['step']}</td><td style='color:{WARNING_COLOURS.get(w['warning'], 'red').replace('tab:', '')}'>"
-                  f"{html.escape(w['warning'])}</td><td>{html.escape(w.get('message', ''))}</td>"
-                  f"<td>{html.escape(w.get('remedy', ''))}</td></tr>" for w in warnings]
+        parts += [f"<tr><td>{_format(w['step'])}</td><td style='color:"
+                  f"{WARNING_COLOURS.get(w['warning'], 'red').replace('tab:', '')}'>{_format(w['warning'])}</td>"
+                  f"<td>{_format(w.get('message', ''))}</td><td>{_format(w.get('remedy', ''))}</td></tr>"
+                  for w in warnings]
         parts.append("</table>")
     else:
         parts.append("<p>None: the diagnostics monitor saw nothing wrong.</p>")
     parts.append("<h2>Curves</h2><p>Dashed vertical lines mark warnings.</p>")
-    parts += [f"<p><img src='{_data_uri(p)}' alt='{p.stem}'></p>" for p in plots]
+    parts += [f"<p><img src='{_data_uri(p)}' alt='{_format(p.stem)}'></p>" for p in plots]
     parts.append("<h2>Samples over time</h2>")
     if samples:
         parts += [f"<div class='grid'><img src='{_data_uri(p)}' style='max-width:300px'><br>"
-                  f"step {int(p.stem.split('_')[1])}</div>" for p in samples]
+                  f"step {_grid_step(p)}</div>" for p in samples]
     else:
         parts.append("<p>No sample grids in samples/.</p>")
     parts += _evaluation_section(run_dir)
     history = run_dir / "config_history.jsonl"
-    if history.is_file():
-        parts.append(f"<h2>Config changes on resume</h2><pre>{html.escape(history.read_text())}</pre>")
+    if run_file(run_dir, history):
+        parts.append(f"<h2>Config changes on resume</h2><pre>{html.escape(history.read_text(errors='replace'))}</pre>")
     parts.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre></body></html>")
     page = inside(out, out / "report.html", "--out")
-    page.write_text("\n".join(parts))
+    _write(page, "\n".join(parts).encode())
     return Report(page, plots, warnings)

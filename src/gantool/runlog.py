@@ -74,6 +74,8 @@ def record_problem(record: Any) -> str | None:
         value = record.get(key)
         if not isinstance(value, types) or isinstance(value, bool):
             return f"'{key}' is {'missing' if key not in record else type(value).__name__}, not {types_name(types)}"
+    if not 0 <= record["step"] < 2**63:  # a plot's axis takes it as a float
+        return "'step' is out of range"
     return None
 
 
