@@ -197,8 +197,7 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
       gantool translate maps/val/ --checkpoint runs/maps --out-dir maps_out --batch-size 8
       gantool translate night_photos/ --checkpoint runs/day2night --direction b2a --out-dir as_day
     """
-    from tqdm.auto import tqdm
-
+    from gantool.progress import progress
     from gantool.training.device import resolve_device
     from gantool.translate import batches_by_shape, collect_inputs, load_translator
     from gantool.utils import plan_outputs, save_png, to_uint8
@@ -222,7 +221,7 @@ def translate(inputs, checkpoint, out_dir, size, batch_size, tile, dropout, bn_s
     from gantool.storage import DiskFullError
 
     written = 0
-    with tqdm(total=len(plan), disable=quiet, unit="img", desc="translate") as bar:
+    with progress(len(plan), desc="translate", unit="img", disable=quiet) as bar:
         for group, images in batches_by_shape(plan, translator, batch_size):
             outputs = to_uint8(translator(images, size=work_size))
             for (_, target), image in zip(group, outputs):

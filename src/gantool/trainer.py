@@ -234,7 +234,7 @@ class Trainer:
         return self.snapshots.write_samples(self.run_dir, self.step, log)
 
     def fit(self, stop_at: int | None = None) -> TrainResult:
-        from tqdm.auto import tqdm
+        from gantool.progress import progress
 
         tc = self.tc
         main = self.dist.is_main
@@ -250,8 +250,9 @@ class Trainer:
         interrupted, stopped_by = False, None
         for modules in (self.G, self.D, self.A):
             modules.train()
-        bar = tqdm(total=tc.steps, initial=self.step, disable=self.quiet, unit="it", dynamic_ncols=True,
-                   desc=self.recipe.name)
+        # a bar on a terminal, a few plain lines in a log file (gantool.progress)
+        bar = progress(tc.steps, desc=self.recipe.name, unit="it", initial=self.step, disable=self.quiet,
+                       counter="step")
         log.bar = bar
         per_epoch = batches_per_epoch(len(self.stream.dataset), self.cfg.data.batch_size)
         with self.stop.installed():
