@@ -125,12 +125,15 @@ def served(tmp_path_factory):
     train(apply_overrides(default_config("cgan", "tiny"), TINY + ["train.device=cpu", "train.steps=2"]),
           out=root / "runs" / "cgan", quiet=True)
 
+    (root / "inputs").mkdir()  # the page's examples: named with --examples, nothing else
+    noise_image(root / "inputs" / "example.png", 48, 40, seed=5)
+
     port, log = _free_port(), root / "server.log"
     env = {**os.environ, "GANTOOL_CACHE": str(root / "cache"), "PYTHONPATH": os.pathsep.join(sys.path)}
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-c", WATCH_NETWORK, "serve", "runs", "--port", str(port),
-                                 "--device", "cpu", "--precision", "fp32"], cwd=root, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+                                 "--device", "cpu", "--precision", "fp32", "--examples", "inputs"], cwd=root, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
     while True:
@@ -175,7 +178,7 @@ def test_help_names_the_options():
     result = CliRunner().invoke(cli, ["serve", "--help"])
     assert result.exit_code == 0
     for text in ("[CHECKPOINT|RUN_DIR|runs/ ...]", "--host", "127.0.0.1", "--port", "7860", "--device", "--precision",
-                 "--max-size", "2048"):
+                 "--max-size", "2048", "--examples DIR"):
         assert text in result.output
 
 
@@ -356,6 +359,236 @@ def test_a_burst_queues_within_the_memory_of_one_request(served, tmp_path):
     assert burst <= 1.5 * single
 
 
+# ------------------------------------------------------------------ hostile API calls, hostile checkpoints
+META = {"_type": "gradio.FileData"}
+
+
+def api_call(served: Served, api: str, data: list, timeout: float = 60) -> tuple[str, str]:
+    """A raw call of the page's HTTP API, as any client could send it: (event, data) of its answer."""
+    import json
+    import urllib.request
+
+    base = f"{served.url}gradio_api/call/{api}"
+    request = urllib.request.Request(base, json.dumps({"data": data}).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        event = json.load(answer)["event_id"]
+    with urllib.request.urlopen(f"{base}/{event}", timeout=timeout) as answer:
+        text = answer.read().decode()
+    kind = re.search(r"^event: (\w+)", text, re.M).group(1)
+    return kind, re.search(r"^data: (.*)$", text, re.M).group(1)
+
+
+def queue_call(served: Served, api: str, data: list, timeout: float = 60) -> str:
+    """A call through the queue by the event's number, which reaches events hidden from the API
+    (the Sketch tab's live update): the completion message's output."""
+    import json
+    import urllib.request
+    import uuid
+
+    config = json.loads(urllib.request.urlopen(f"{served.url}config", timeout=timeout).read())
+    (index,) = [i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == api]
+    session = uuid.uuid4().hex
+    body = json.dumps({"data": data, "fn_index": index, "session_hash": session, "trigger_id": None}).encode()
+    join = urllib.request.Request(f"{served.url}gradio_api/queue/join", body, {"Content-Type": "application/json"})
+    urllib.request.urlopen(join, timeout=timeout).read()
+    with urllib.request.urlopen(f"{served.url}gradio_api/queue/data?session_hash={session}", timeout=timeout) as stream:
+        for _, line in zip(range(100), stream):  # a bounded read of the event stream
+            message = json.loads(line.decode()[5:]) if line.startswith(b"data:") else {}
+            if message.get("msg") == "process_completed":
+                assert message["success"] is False, message
+                return json.dumps(message["output"])
+    raise AssertionError("the queue did not complete the call")
+
+
+def hostile_paths(folder: Path) -> list[str]:
+    """Files on the server that no one uploaded: an image, a text file, nothing, a folder, and an
+    image reached from the upload folder by '..'."""
+    from gradio.utils import get_upload_folder
+
+    secret = picture(folder / "secret.png", 64)
+    (folder / "notes.txt").write_text("a private note\n")
+    uploads = Path(get_upload_folder())
+    return [str(secret), str(folder / "notes.txt"), str(folder / "missing.png"), str(folder),
+            str(uploads / os.path.relpath(secret, uploads))]
+
+
+PAYLOADS = {  # what a client may send for an image, built around a path
+    "no meta": lambda path: {"path": path},
+    "no meta, with a name": lambda path: {"path": path, "orig_name": "photo.png", "mime_type": "image/png"},
+    "meta": lambda path: {"path": path, "meta": META},
+    "a bare string": lambda path: path,
+}
+
+
+@pytest.mark.parametrize("shape", list(PAYLOADS))
+def test_translate_opens_only_what_gradio_received(served, tmp_path, shape):
+    """Issue 30, item 11: an image named by its path on the server, with or without Gradio's
+    `meta`, is refused, with the same answer whether the path exists, is an image or not."""
+    answers = {path: api_call(served, "translate", [PAYLOADS[shape](path), "runs/p2p", "a2b", False, "auto"])
+               for path in hostile_paths(tmp_path)}
+    assert all(kind == "error" for kind, _ in answers.values()), answers
+    assert len(set(answers.values())) == 1, answers  # nothing tells the caller what is there
+    if shape.startswith("no meta"):  # Gradio lets these through: the page's own message
+        from gantool.serve.actions import NOT_RECEIVED
+
+        assert NOT_RECEIVED in next(iter(answers.values()))[1]
+    assert served.proc.poll() is None
+
+
+@pytest.mark.parametrize("shape", list(PAYLOADS))
+@pytest.mark.parametrize("part", ["composite", "background", "layers"])
+def test_the_sketch_opens_only_what_gradio_received(served, tmp_path, shape, part):
+    """Item 11, the Sketch tab: every image of the drawing, through its button's API and its live
+    update (hidden from the API, reached by the queue)."""
+    paths = hostile_paths(tmp_path)
+    answers = set()
+    for path in paths:
+        image = PAYLOADS[shape](path)
+        editor = {"background": None, "layers": [], "composite": None, part: [image] if part == "layers" else image}
+        if part != "composite":  # a real drawing in the other places would not help: no upload is needed
+            editor["composite"] = image
+        kind, data = api_call(served, "sketch", [editor, "runs/p2p", "a2b"])
+        assert kind == "error", data
+        answers.add(data)
+        answers.add(queue_call(served, "live_sketch", [editor, "runs/p2p", "a2b"]))
+    assert len(answers) <= 2, answers  # one answer per route, whatever the path
+
+
+def test_an_upload_still_translates_and_links_out_of_the_uploads_are_refused(served, tmp_path):
+    from gradio.utils import get_upload_folder
+
+    from gantool.serve.actions import NOT_RECEIVED, UploadError, received_upload
+
+    image = noise_image(tmp_path / "mine.png", 24, 20)
+    out = served.client.predict(gradio_client.handle_file(str(image)), "runs/p2p", "a2b", False, "auto",
+                                api_name="/translate")
+    assert Image.open(out).size == (20, 24)
+    uploads = tmp_path / "uploads"  # a stand-in for Gradio's folder: a link placed in it leads out
+    (uploads / "x").mkdir(parents=True)
+    (uploads / "x" / "link.png").symlink_to(image)
+    shutil.copy(image, uploads / "x" / "real.png")
+    assert received_upload(uploads / "x" / "real.png", uploads) == (uploads / "x" / "real.png").resolve()
+    for path in (uploads / "x" / "link.png", uploads / "x", uploads, image, "nul\0byte", 5):
+        with pytest.raises(UploadError, match=re.escape(NOT_RECEIVED)):
+            received_upload(path, uploads)
+    assert Path(get_upload_folder()).is_dir()
+
+
+def test_examples_come_only_from_the_folder_named_on_the_command_line(served):
+    """Item 12: the page offers what --examples names; a real click's payload (the example's
+    file in Gradio's cache) translates."""
+    import json
+    import urllib.request
+
+    config = json.loads(urllib.request.urlopen(served.url + "config", timeout=30).read())
+    (dataset,) = [c for c in config["components"] if c["type"] == "dataset"]
+    samples = dataset["props"]["samples"]
+    assert [Path(sample[0]["path"]).name.endswith("example.png") for sample in samples] == [True]
+    assert "edges2things" not in json.dumps(config)  # the p2p model's own data folder
+    kind, data = api_call(served, "translate", [samples[0][0], "runs/p2p", "a2b", False, "auto"])
+    assert kind == "complete", data
+    assert Image.open(json.loads(data)[0]["path"]).size == (40, 48)
+
+
+def hostile_checkpoint(source: Path, target: Path, **data: str) -> Path:
+    """A copy of `source` whose config's data section names other folders, as a shared file might."""
+    import torch
+
+    state = torch.load(source, map_location="cpu", weights_only=True)
+    state["config"]["data"].update(data)
+    torch.save(state, target)
+    return target
+
+
+def test_a_checkpoints_data_folders_are_not_read_or_published(served, tmp_path, monkeypatch):
+    """Item 12: checkpoints whose data.root / data.val / data.root_b name a folder of someone's
+    photos: the page copies and lists none of them, and does not look there."""
+    import json
+
+    from gantool.serve import Outputs, build_app, load_models
+
+    photos = tmp_path / "Pictures"
+    for sub in ("", "A", "B", "trainA", "trainB", "testA", "testB", "val"):
+        (photos / sub).mkdir(parents=True, exist_ok=True)
+        noise_image(photos / sub / "holiday.png", 32, 64, seed=9)
+    runs = served.root / "runs"
+    checkpoints = [
+        hostile_checkpoint(runs / "p2p" / "checkpoints" / "latest.pt", tmp_path / "p2p.pt", root=str(photos),
+                           val=str(photos / "val")),
+        hostile_checkpoint(runs / "cg" / "checkpoints" / "latest.pt", tmp_path / "cg.pt", root=str(photos)),
+        hostile_checkpoint(runs / "cg" / "checkpoints" / "latest.pt", tmp_path / "cg2.pt", root=str(photos / "A"),
+                           root_b=str(photos / "B")),
+    ]
+    models = load_models(checkpoints, device="cpu")
+    listed = []  # every folder listed while the page is built (pathlib's walks list through these too)
+    for name in ("scandir", "listdir"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda path=".", real=real: (listed.append(str(path)), real(path))[1])
+    page = tmp_path / "page"
+    app = build_app(models, outputs=Outputs(page))
+    monkeypatch.undo()
+    assert not [p for p in page.rglob("*") if p.is_file()]  # nothing copied out to serve
+    assert "holiday" not in json.dumps(app.config) and "Pictures" not in json.dumps(app.config)
+    assert not [c for c in app.config["components"] if c["type"] == "dataset"]
+    assert not [path for path in listed if "Pictures" in path]  # not even looked at
+
+
+def test_examples_walk_is_bounded(tmp_path):
+    from gantool.errors import GantoolError
+    from gantool.serve.examples import find_examples
+
+    folder = tmp_path / "big"  # a folder's own files, then its subfolders', level by level, by name
+    for sub in ("notes", "pics"):
+        (folder / sub).mkdir(parents=True)
+    for i in range(60):
+        (folder / "notes" / f"{i:03d}.txt").write_text("x")
+    noise_image(folder / "pics" / "zz.png", 8, 8)
+    (folder / "pics" / ".hidden.png").write_bytes((folder / "pics" / "zz.png").read_bytes())
+    (folder / "loop").symlink_to(folder)  # a link back up is not entered
+    deep = folder / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    noise_image(deep / "deep.png", 8, 8)  # three levels down: past the walk
+    assert find_examples(folder) == [folder / "pics" / "zz.png"]
+    with pytest.raises(GantoolError, match=r"holds no images .* within its first 30 entries"):
+        find_examples(folder, max_visited=30)  # notes/ is read first; the walk stops before pics/
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(20):
+        noise_image(many / f"{i:02d}.png", 8, 8)
+    assert [p.name for p in find_examples(many)] == [f"{i:02d}.png" for i in range(12)]
+
+
+def test_a_wrong_examples_folder_is_one_line_before_models_load(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for folder, message in [(tmp_path / "nowhere", "is not a folder"), (tmp_path / "empty", "holds no images")]:
+        result = CliRunner().invoke(cli, ["serve", str(tmp_path / "no-models"), "--examples", str(folder),
+                                          "--port", str(_free_port())])
+        assert result.exit_code == 1 and f"Error: --examples {folder} {message}" in result.output, result.output
+
+
+@pytest.mark.parametrize("api, args", [("generate", ["runs/cgan", "3", 2]),
+                                       ("interpolate", ["runs/cgan", "3", 4, 1, "both"])])
+def test_a_seed_out_of_range_gets_a_message(served, api, args):
+    """Item 16: seed 1e30 (and others past the range) is refused with a message, not an internal error."""
+    for seed, message in [(1e30, "Value 1e+30 is greater than maximum value 4294967295"),
+                          (-1, "Value -1 is less than minimum value 0"),
+                          (None, "the seed must be a whole number from 0 to 4294967295, not None")]:
+        kind, data = api_call(served, api, args + [seed])
+        assert kind == "error" and message in data, data
+    kind, data = api_call(served, api, args + [4294967295])
+    assert kind == "complete", data
+
+
+def test_check_seed():
+    from gantool.errors import GantoolError
+    from gantool.serve.actions import check_seed
+
+    assert check_seed(7) == 7 and check_seed(7.0) == 7 and check_seed(2**32 - 1) == 2**32 - 1
+    for bad in (1e30, -1, 2.5, float("nan"), float("inf"), None, True, "7", 2**32):
+        with pytest.raises(GantoolError, match="the seed must be a whole number from 0 to 4294967295"):
+            check_seed(bad)
+
+
 # ------------------------------------------------------------------ a real browser
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -457,8 +690,8 @@ def test_every_tab_in_a_browser(served, browser, tmp_path):
     assert view.output_size("#translate-output") == [256, 256]
     print(f"upload, translate and show a 256x256 image: {time.perf_counter() - started:.2f} s")
     screenshot(view, shots / "translate.png")
-    view.page.get_by_text("Examples from the models' data").first.wait_for()
-    view.page.locator("table tbody tr").first.click()  # an example input from the model's own data
+    view.page.get_by_text("Examples").first.wait_for()
+    view.page.locator("button.gallery-item, table tbody tr").first.click()  # the --examples image (40 px wide)
     small = "(where) => [...document.querySelectorAll(where + ' img')].some(i => i.naturalWidth && i.naturalWidth < 256)"
     view.page.wait_for_function(small, arg="#translate-input")  # the models' training images are small
     view.page.click("#translate-button")

@@ -7,12 +7,15 @@ same library calls, the same `save_png` / `save_image_grid`), into a folder of i
 from __future__ import annotations
 
 import atexit
+import math
+import reprlib
 import shutil
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 
@@ -21,6 +24,10 @@ from gantool.safe_paths import safe_filename
 from gantool.serve.models import ServedModel
 
 READABLE = "PNG, JPEG, WebP, BMP, GIF or TIFF"
+# One message for every input the page refuses to open, whatever the path: a caller learns
+# nothing about files outside the upload folder (whether they exist, what they hold).
+NOT_RECEIVED = "the image did not arrive as an upload to this page: upload it again"
+MAX_SEED = 2**32 - 1  # the page's seeds: 0 to this, as numpy's
 
 
 class UploadError(GantoolError):
@@ -62,6 +69,22 @@ class Outputs:
         return folder
 
 
+def received_upload(path: str | Path, uploads: str | Path) -> Path:
+    """`path` resolved, when it is a file inside `uploads` (the folder Gradio's upload route writes
+    into); otherwise UploadError(NOT_RECEIVED). An API call may name any path on the server
+    (Gradio checks a file payload only when it carries its `meta` field), so the page opens
+    nothing that did not arrive through the upload route. Links are resolved first: one inside
+    the folder that points outside is refused too."""
+    try:
+        resolved = Path(path).resolve(strict=True)
+        folder = Path(uploads).resolve(strict=True)
+        if resolved != folder and resolved.is_relative_to(folder) and resolved.is_file():
+            return resolved
+    except (OSError, ValueError, RuntimeError, TypeError):  # missing, a NUL byte, a link loop, not a path
+        pass
+    raise UploadError(NOT_RECEIVED)
+
+
 def read_upload(path: str | Path | None, channels: int, max_size: int, name: str | None = None) -> Tensor:
     """An uploaded file as a (1, C, H, W) batch in [-1, 1], read as `gantool translate` reads its
     inputs; an UploadError names the file (`name`: as the user called it) and what to do."""
@@ -74,7 +97,7 @@ def read_upload(path: str | Path | None, channels: int, max_size: int, name: str
     path = Path(path)
     name = name or path.name
     if not path.is_file():
-        raise UploadError(f"{name} did not arrive: upload it again")
+        raise UploadError(NOT_RECEIVED)
     if path.stat().st_size == 0:
         raise UploadError(f"{name} is empty (0 bytes): upload a {READABLE} image")
     try:
@@ -112,11 +135,25 @@ def translate_upload(model: ServedModel, path: str | Path | None, outputs: Outpu
     return target
 
 
+def check_seed(seed: Any) -> int:
+    """`seed` as an int, when it is a whole number from 0 to MAX_SEED (a float such as 7.0 is
+    fine); else a GantoolError that says the range (torch takes no seed past 64 bits, and the
+    browser's numbers are exact only to 2**53)."""
+    whole = isinstance(seed, int) and not isinstance(seed, bool)
+    if isinstance(seed, float) and math.isfinite(seed) and seed.is_integer():
+        seed, whole = int(seed), True
+    if not whole or not 0 <= seed <= MAX_SEED:
+        raise GantoolError(f"the seed must be a whole number from 0 to {MAX_SEED}, not {reprlib.repr(seed)}: "
+                           "choose one in that range")
+    return seed
+
+
 def generate_grid(model: ServedModel, label: str, count: int, seed: int, outputs: Outputs) -> Path:
     """The grid `gantool generate --label LABEL --n COUNT --seed SEED` writes."""
     from gantool.inference import grid_labels
     from gantool.utils import save_image_grid
 
+    seed = check_seed(seed)
     labels, per_row = grid_labels(model.sampler, label, count)
     target = outputs.new_folder() / f"samples_{safe_filename(label)}_seed{seed}.png"
     save_image_grid(model.sampler.sample(labels, seed=seed), target, per_row)
@@ -129,6 +166,7 @@ def interpolation_strip(model: ServedModel, label: str, steps: int, pairs: int, 
     from gantool.inference import interpolation_walks
     from gantool.utils import save_image_grid
 
+    seed = check_seed(seed)
     codes, labels, _ = interpolation_walks(model.sampler, label, steps, pairs, mode, seed)
     target = outputs.new_folder() / f"interp_{safe_filename(label)}_seed{seed}.png"
     save_image_grid(model.sampler.sample(labels, z=codes), target, steps)

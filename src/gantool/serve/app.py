@@ -58,24 +58,32 @@ def _page_errors(gr: Any, fn: Callable) -> Callable:
     return wrapped
 
 
-def _upload_path(payload: Any) -> tuple[str | None, str | None]:
-    """(path on the server, the name the user gave it) of a raw image payload (the handler runs
-    with preprocess=False, so a bad file reaches our checks rather than Gradio's decoder)."""
+def _upload_path(payload: Any, uploads: Path) -> tuple[Path | None, str | None]:
+    """(file in the upload folder `uploads`, the name the user gave it) of a raw image payload (the
+    handler runs with preprocess=False, so a bad file reaches our checks rather than Gradio's
+    decoder). Anything but a file that Gradio's upload route received is refused with one message."""
     if payload is None:
         return None, None
-    if isinstance(payload, (str, Path)):
-        return str(payload), Path(payload).name
-    if isinstance(payload, dict) and payload.get("path"):
-        return payload["path"], payload.get("orig_name") or Path(payload["path"]).name
-    raise GantoolError("the upload did not arrive as a file: upload the image again")
+    if isinstance(payload, dict) and isinstance(payload.get("path"), str):
+        path, name = payload["path"], payload.get("orig_name")
+    elif isinstance(payload, str):
+        path, name = payload, None
+    else:
+        raise actions.UploadError(actions.NOT_RECEIVED)
+    received = actions.received_upload(path, uploads)
+    return received, name if isinstance(name, str) and name else received.name
 
 
 class Page:
     """The page's models and what its buttons do; every handler raises GantoolError for a
     mistake the user can fix (`_page_errors` turns it into the page's message)."""
 
-    def __init__(self, gr: Any, models: Sequence[ServedModel], max_size: int, outputs: Outputs) -> None:
+    def __init__(self, gr: Any, models: Sequence[ServedModel], max_size: int, outputs: Outputs,
+                 examples: Sequence[Path] = ()) -> None:
         self.gr, self.models, self.max_size, self.outputs = gr, list(models), max_size, outputs
+        self.examples = list(examples)  # input images for the Translate tab, in the page's own folder
+        # where Gradio's upload route writes (GRADIO_TEMP_DIR, else TMP/gradio): the only files opened
+        self.uploads = Path(gr.utils.get_upload_folder())
         self.by_name = {m.name: m for m in models}
         self.translators = [m for m in models if m.kind == "translate"]
         self.samplers = [m for m in models if m.kind == "generate"]
@@ -93,7 +101,7 @@ class Page:
         return self.by_name[name]
 
     def translate(self, payload: Any, name: str, direction: str, dropout: bool, bn_stats: str) -> Path:
-        path, shown = _upload_path(payload)
+        path, shown = _upload_path(payload, self.uploads)
         return actions.translate_upload(self.model_of(name, "translate"), path, self.outputs, direction,
                                         bool(dropout), bn_stats, self.max_size, shown)
 
@@ -101,7 +109,9 @@ class Page:
         composite = (editor or {}).get("composite")
         if composite is None:
             raise GantoolError("the canvas is empty: draw something first")
-        return actions.translate_upload(self.model_of(name, "translate"), composite, self.outputs, direction,
+        # Gradio's preprocessing wrote the drawing into its upload folder; check it all the same
+        path, _ = _upload_path(composite, self.uploads)
+        return actions.translate_upload(self.model_of(name, "translate"), path, self.outputs, direction,
                                         max_size=self.max_size, name="sketch.png")
 
     def live_sketch(self, editor: dict | None, name: str, direction: str) -> Any:
@@ -110,11 +120,11 @@ class Page:
         return self.sketch(editor, name, direction)
 
     def generate(self, name: str, label: str, count: float, seed: float) -> Path:
-        return actions.generate_grid(self.model_of(name, "generate"), str(label), int(count), int(seed), self.outputs)
+        return actions.generate_grid(self.model_of(name, "generate"), str(label), int(count), seed, self.outputs)
 
     def interpolate(self, name: str, label: str, steps: float, pairs: float, mode: str, seed: float) -> Path:
         return actions.interpolation_strip(self.model_of(name, "generate"), str(label), int(steps), int(pairs), mode,
-                                           int(seed), self.outputs)
+                                           seed, self.outputs)
 
     def report(self, name: str) -> tuple[str, list[str], list[tuple[str, str]], str]:
         from gantool.report import sample_grids
@@ -152,15 +162,21 @@ class Page:
 
 
 def build_app(models: Sequence[ServedModel], max_size: int = 2048, outputs: Outputs | None = None,
-              max_queue: int = 64, title: str = "gantool") -> Any:
+              max_queue: int = 64, title: str = "gantool", examples: str | Path | Sequence[Path] | None = None) -> Any:
     """A gradio.Blocks page for `models` (from `gantool.serve.load_models`). Uploads larger than
-    `max_size` px on a side are refused with a message; at most `max_queue` requests wait."""
+    `max_size` px on a side are refused with a message; at most `max_queue` requests wait.
+    `examples`: a folder (see `gantool.serve.examples.find_examples`) or image files whose copies
+    the Translate tab offers; none by default (a checkpoint's data folders are never read)."""
     from gantool.serve import tabs
+    from gantool.serve.examples import copy_examples, find_examples
 
     gr = import_gradio()
     if not models:
         raise GantoolError("no model to serve")
-    page = Page(gr, models, max_size, outputs or Outputs.temporary())
+    outputs = outputs or Outputs.temporary()
+    if isinstance(examples, (str, Path)):
+        examples = find_examples(examples)
+    page = Page(gr, models, max_size, outputs, copy_examples(examples or [], outputs.examples))
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {html.escape(title)}\nModels: " + "; ".join(html.escape(m.describe()) for m in models))
         with gr.Tabs():

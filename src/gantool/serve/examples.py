@@ -1,78 +1,88 @@
-"""Example inputs for the Translate tab: a few images from the data a model was trained on
-(its validation folder first), when that data is on this machine. Files are listed, not decoded,
-so a large dataset does not slow the page's start; side-by-side pairs are cut to the input half.
+"""Example inputs for the Translate tab, from a folder the user names (`gantool serve --examples
+DIR`) and nowhere else: never from the folders a checkpoint's own config names (`data.root`,
+`data.val`), because a shared checkpoint would then make the page publish its author's choice of
+this machine's files (a home folder's photos) and walk any tree it names first.
+
+The walk is bounded (entries looked at, depth), so a large folder does not slow the page's start.
+Files are copied beside the page's outputs: Gradio serves its own folders only, and the user's
+folder stays out of them.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
-from typing import Any
+from typing import Iterable
 
-from gantool.data.images import list_images
+from gantool.data.images import is_image_file
 from gantool.errors import GantoolError
-from gantool.serve.models import ServedModel
+from gantool.safe_paths import safe_filename
+
+log = logging.getLogger("gantool")
+
+LIMIT = 12  # examples shown
+MAX_VISITED = 5_000  # folder entries looked at, at most
+MAX_DEPTH = 2  # DIR itself and two levels of subfolders
 
 
-def example_inputs(model: ServedModel, folder: Path, limit: int = 2) -> list[tuple[Path, str]]:
-    """(image in `folder`, direction) for up to `limit` inputs per direction of `model`; [] when
-    its data is not here."""
-    if not model.translators:
-        return []
-    cfg = next(iter(model.translators.values())).config
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        if cfg.recipe == "pix2pix":
-            return [(path, "a2b") for path in _paired_inputs(cfg.data, folder, limit, model.name)]
-        found = []
-        for direction, source in _unpaired_folders(cfg.data).items():
-            if direction in model.translators:
-                found += [(_copy(path, folder, f"{model.name}-{direction}"), direction)
-                          for path in list_images(source)[:limit]]
-        return found
-    except (GantoolError, OSError, ValueError):  # data moved, unreadable, or not in a layout we know
-        return []
-
-
-def _paired_inputs(data: Any, folder: Path, limit: int, name: str) -> list[Path]:
-    from PIL import Image
-
-    root = Path(data.val or data.root or "").expanduser()
-    side = "B" if data.direction == "BtoA" else "A"
-    if (root / side).is_dir():
-        return [_copy(path, folder, name) for path in list_images(root / side)[:limit]]
-    inputs = []
-    for path in list_images(root)[:limit]:
-        with Image.open(path) as image:
-            half = image.width // 2
-            crop = image.crop((half, 0, 2 * half, image.height) if side == "B" else (0, 0, half, image.height))
-            target = folder / f"{_safe(name)}-{path.stem}.png"
-            crop.save(target)
-        inputs.append(target)
-    return inputs
-
-
-def _unpaired_folders(data: Any) -> dict[str, Path]:
-    from gantool.data.unpaired import domain_folders
-
-    if data.root and data.root_b:
-        return {"a2b": Path(data.root).expanduser(), "b2a": Path(data.root_b).expanduser()}
-    roots = [data.val, data.root] if data.val else [data.root]
-    for root in filter(None, roots):
-        for split in ("test", "train"):
+def find_examples(folder: str | Path, limit: int = LIMIT, max_visited: int = MAX_VISITED,
+                  max_depth: int = MAX_DEPTH) -> list[Path]:
+    """Up to `limit` image files in `folder` (by name, the folder's own first, then its subfolders
+    to `max_depth` levels), looking at no more than `max_visited` entries; hidden files and
+    folders are skipped and linked folders are not entered (no loops, no way out). A GantoolError
+    when `folder` is not a folder or holds no image within those bounds."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise GantoolError(f"--examples {folder} is not a folder: give a folder of example input images")
+    found: list[Path] = []
+    visited = 0
+    level = [root]
+    for _ in range(max_depth + 1):
+        below = []
+        for current in level:
             try:
-                folder_a, folder_b = domain_folders(root, split)
-            except GantoolError:
+                entries = sorted(os.scandir(current), key=lambda e: e.name)
+            except OSError:  # unreadable subfolder: the others still count
                 continue
-            return {"a2b": folder_a, "b2a": folder_b}
-    return {}
+            for entry in entries:
+                visited += 1
+                if visited > max_visited:
+                    return _checked(found, folder, max_visited, max_depth)
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        below.append(Path(entry.path))
+                    elif entry.is_file() and is_image_file(Path(entry.path)):
+                        found.append(Path(entry.path))
+                        if len(found) >= limit:
+                            return found
+                except OSError:
+                    continue
+        level = below
+    return _checked(found, folder, max_visited, max_depth)
 
 
-def _copy(path: Path, folder: Path, name: str) -> Path:
-    """A copy beside the page's files (Gradio serves files from its own folders only)."""
-    target = folder / f"{_safe(name)}-{path.name}"
-    target.write_bytes(path.read_bytes())
-    return target
+def _checked(found: list[Path], folder: str | Path, max_visited: int, max_depth: int) -> list[Path]:
+    if not found:
+        raise GantoolError(f"--examples {folder} holds no images (PNG, JPEG, WebP, BMP, GIF or TIFF) within its "
+                           f"first {max_visited:,} entries and {max_depth} levels of subfolders: give a folder of "
+                           "example input images")
+    return found
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+def copy_examples(paths: Iterable[Path], folder: Path) -> list[Path]:
+    """Copies of `paths` in `folder`, for the page to serve; a file that cannot be read is skipped
+    with a warning."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for i, path in enumerate(paths):
+        target = folder / f"{i:02d}-{safe_filename(path.name, 'image')}"
+        try:
+            target.write_bytes(Path(path).read_bytes())
+        except OSError as err:
+            log.warning("example %s skipped: %s", path, err.strerror or err)
+            continue
+        copies.append(target)
+    return copies

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gantool.serve.actions import MAX_SEED
 from gantool.serve.app import FACADE_LABELS, Page
-from gantool.serve.examples import example_inputs
 
 PRIVATE = {"queue": False, "api_visibility": "private"}
 OUTPUT = {"type": "filepath", "format": "png", "interactive": False, "buttons": ["download", "fullscreen"]}
@@ -40,10 +40,8 @@ def translate_tab(page: Page) -> None:
                     dropout = gr.Checkbox(False, label="Dropout at test time (pix2pix noise)")
                 button = gr.Button("Translate", variant="primary", elem_id="translate-button")
             output = gr.Image(label="Output (the input's size)", elem_id="translate-output", **OUTPUT)
-        examples = [[str(path), m.name, way] for m in page.translators
-                    for path, way in example_inputs(m, page.outputs.examples)]
-        if examples:
-            gr.Examples(examples[:12], [image, model, direction], label="Examples from the models' data")
+        if page.examples:  # from `--examples DIR` only: never from a folder a checkpoint names
+            gr.Examples([[str(path)] for path in page.examples], [image], label="Examples")
         model.change(page.directions, [model, direction], direction, **PRIVATE)
         # preprocess=False: the raw upload reaches our checks (a clear message) instead of Gradio's decoder
         button.click(page.guard(page.translate), [image, model, direction, dropout, bn_stats], output,
@@ -88,7 +86,8 @@ def generate_tab(page: Page) -> None:
                 label = gr.Dropdown(["all"] + names, value="all", label="Class ('all': one row each)",
                                     visible=bool(names), allow_custom_value=True)
                 count = gr.Slider(1, 64, value=8, step=1, label="Samples (per class with 'all')")
-                seed = gr.Number(0, precision=0, label="Seed (same seed, same images)")
+                seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED,
+                                 label=f"Seed (0 to {MAX_SEED}; same seed, same images)")
                 button = gr.Button("Generate", variant="primary", elem_id="generate-button")
             output = gr.Image(label="Samples", elem_id="generate-output", **OUTPUT)
         gr.Markdown("### Latent interpolation: walks between random codes of one class")
@@ -99,7 +98,7 @@ def generate_tab(page: Page) -> None:
                 steps = gr.Slider(2, 16, value=10, step=1, label="Images along each walk")
                 pairs = gr.Slider(1, 4, value=2, step=1, label="Walks")
                 mode = gr.Radio(["both", "linear", "slerp"], value="both", label="Interpolation")
-                walk_seed = gr.Number(0, precision=0, label="Seed")
+                walk_seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label=f"Seed (0 to {MAX_SEED})")
                 walk_button = gr.Button("Interpolate", elem_id="interpolate-button")
             strip = gr.Image(label="Interpolation strip", elem_id="interpolate-output", **OUTPUT)
         model.change(page.classes, model, [label, walk_label], **PRIVATE)
