@@ -1,7 +1,9 @@
 """Issue 15: published models (download against a local server only), pretrained:NAME, fine-tuning
 with --init-from, `gantool translate img.png` without --checkpoint, --device auto by default."""
 
+import hashlib
 import http.server
+import json
 import os
 import threading
 import time
@@ -15,6 +17,8 @@ from PIL import Image
 
 from gantool.checkpoint import load_checkpoint
 from gantool.config import apply_overrides, default_config
+from gantool import pretrained
+from gantool.errors import GantoolError
 from gantool.pretrained import MODELS, cache_dir, find
 from gantool.run import train
 from gantool_cli.main import cli
@@ -70,8 +74,8 @@ def test_the_table_lists_the_23_published_models():
     assert len(MODELS) == 23
     assert {m.recipe for m in MODELS.values()} == {"pix2pix", "cyclegan"}
     assert sum(m.recipe == "pix2pix" for m in MODELS.values()) == 5
-    assert find("edges2shoes").url == "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/edges2shoes.pth"
-    assert find("horse2zebra").url == "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/horse2zebra.pth"
+    assert find("edges2shoes").url == "https://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/edges2shoes.pth"
+    assert find("horse2zebra").url == "https://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/horse2zebra.pth"
     # the reference's instructions: these pix2pix models are trained BtoA on their datasets
     assert [n for n, m in MODELS.items() if m.direction == "BtoA"] == ["day2night", "pix2pix/map2sat",
                                                                         "pix2pix/facades_label2photo"]
@@ -96,8 +100,15 @@ def test_get_downloads_imports_caches_and_translates(server, tmp_path):
     state = torch.load(cached, weights_only=True)  # a stranger's file cannot run code
     assert state["recipe"] == "cyclegan" and state["config"]["model"]["dropout"] == 0
     assert not list(cache_dir().glob(".*part"))
+    # issue 30, item 10: the download's sha256 is printed and recorded, with the cached file's
+    digest = hashlib.sha256(files["horse2zebra.pth"]).hexdigest()
+    record = json.loads((cache_dir() / "horse2zebra.sha256.json").read_text())
+    assert record["download_sha256"] == digest and record["url"] == f"{base}/horse2zebra.pth"
+    assert record["checkpoint_sha256"] == hashlib.sha256(cached.read_bytes()).hexdigest()
+    assert f"sha256 of horse2zebra.pth as downloaded from {base}/horse2zebra.pth: {digest}" in result.output
     again = invoke("pretrained", "get", "horse2zebra", "--url", f"{base}/missing.pth")
     assert again.exit_code == 0 and "is cached" in again.output  # no second download without --force
+    assert f"sha256 {record['checkpoint_sha256']} as recorded" in again.output
     image = tmp_path / "horse.png"
     Image.fromarray(np.full((60, 52, 3), 120, np.uint8)).save(image)
     out = tmp_path / "out"
@@ -129,6 +140,112 @@ def test_failed_downloads_cache_nothing(server, path, message):
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and message in errors[0] and "nothing was cached" in errors[0], result.output
     assert not cache_dir().exists() or not any(cache_dir().iterdir())
+
+
+# ------------------------------------------------------------------ issue 30: https, sha256, the cache
+def test_https_is_asked_first_and_plain_http_only_when_it_cannot_connect(server, monkeypatch):
+    files, base = server
+    files["edges2shoes.pth"] = reference_file("pix2pix_unet128_batch")
+    port = base.rsplit(":", 1)[1]
+    # the local server speaks plain http only: the https handshake fails, as on a host without TLS
+    monkeypatch.setattr(pretrained, "PIX2PIX_URL", f"https://127.0.0.1:{port}/{{file}}.pth")
+    result = invoke("pretrained", "get", "edges2shoes", "--quiet")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"downloading https://127.0.0.1:{port}/edges2shoes.pth"
+    assert lines[1].startswith(f"could not reach https://127.0.0.1:{port}/edges2shoes.pth (")
+    assert lines[1].endswith(f"trying plain http, which cannot show that the file comes from its publisher: "
+                             f"http://127.0.0.1:{port}/edges2shoes.pth")
+    assert json.loads((cache_dir() / "edges2shoes.sha256.json").read_text())["url"].startswith("http://127.0.0.1")
+
+
+def test_an_https_server_that_answers_with_an_error_is_not_retried_over_http(tmp_path, monkeypatch):
+    from gantool import download
+
+    asked = []
+
+    def answers_404(url, *args, **kwargs):
+        asked.append(url)
+        raise GantoolError(f"could not download {url}: HTTP 404 Not Found; nothing was cached")
+
+    monkeypatch.setattr(download, "fetch", answers_404)
+    with pytest.raises(GantoolError, match="HTTP 404"):
+        download.fetch_https_first("https://example.invalid/x.pth", tmp_path / "x")
+    assert asked == ["https://example.invalid/x.pth"]
+
+
+def test_a_swapped_cached_model_is_refused(server, tmp_path):
+    files, base = server
+    files["edges2shoes.pth"] = reference_file("pix2pix_unet128_batch")
+    assert invoke("pretrained", "get", "edges2shoes", "--url", f"{base}/edges2shoes.pth", "--quiet").exit_code == 0
+    cached = cache_dir() / "edges2shoes.pt"
+    # an attacker with write access to the cache swaps the weights for others of the same shape
+    state = torch.load(cached, weights_only=True)
+    state["generators"] = {key: torch.zeros_like(value) for key, value in state["generators"].items()}
+    torch.save(state, cached)
+    image = tmp_path / "edges.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(image)
+    refused = invoke("translate", image, "--checkpoint", "pretrained:edges2shoes", "--out-dir", tmp_path / "out")
+    assert refused.exit_code != 0 and not (tmp_path / "out").exists()
+    message = "the cached pretrained:edges2shoes ({}) changed since it was downloaded".format(cached)
+    assert message in refused.output and "gantool pretrained get edges2shoes --force" in refused.output
+    again = invoke("pretrained", "get", "edges2shoes", "--url", f"{base}/edges2shoes.pth")
+    assert again.exit_code == 1 and message in again.output
+    forced = invoke("pretrained", "get", "edges2shoes", "--url", f"{base}/edges2shoes.pth", "--quiet", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert pretrained.resolve("pretrained:edges2shoes") == cached
+
+
+def test_a_download_that_differs_from_the_given_sha256_is_not_cached(server):
+    files, base = server
+    files["edges2shoes.pth"] = reference_file("pix2pix_unet128_batch")
+    digest = hashlib.sha256(files["edges2shoes.pth"]).hexdigest()
+    wrong = invoke("pretrained", "get", "edges2shoes", "--url", f"{base}/edges2shoes.pth", "--quiet",
+                   "--sha256", "0" * 64)
+    assert wrong.exit_code == 1 and f"has sha256 {digest}, not the {'0' * 64} given with --sha256" in wrong.output
+    assert not (cache_dir() / "edges2shoes.pt").exists()
+    right = invoke("pretrained", "get", "edges2shoes", "--url", f"{base}/edges2shoes.pth", "--quiet",
+                   "--sha256", digest.upper())
+    assert right.exit_code == 0, right.output
+
+
+def test_a_model_cached_before_records_existed_gets_one(server):
+    files, base = server
+    files["edges2shoes.pth"] = reference_file("pix2pix_unet128_batch")
+    assert invoke("pretrained", "get", "edges2shoes", "--url", f"{base}/edges2shoes.pth", "--quiet").exit_code == 0
+    record = cache_dir() / "edges2shoes.sha256.json"
+    record.unlink()
+    assert pretrained.resolve("pretrained:edges2shoes") == cache_dir() / "edges2shoes.pt"
+    assert json.loads(record.read_text())["checkpoint_sha256"] == pretrained.check_cached("edges2shoes")
+
+
+def test_a_read_only_home_folder_is_one_line_naming_gantool_cache(server, tmp_path, monkeypatch):
+    """Issue 30, item 16: `pretrained get` with a read-only home was an internal error."""
+    files, base = server
+    files["edges2shoes.pth"] = reference_file("pix2pix_unet128_batch")
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o555)
+    monkeypatch.delenv("GANTOOL_CACHE")
+    monkeypatch.setenv("HOME", str(home))
+    if os.geteuid() == 0:  # root writes anywhere: make the folder refuse as it would refuse a user
+        mkdir = Path.mkdir
+
+        def refuse(self, *args, **kwargs):
+            if home in self.parents:
+                raise PermissionError(13, "Permission denied", str(self))
+            return mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", refuse)
+    try:
+        result = invoke("pretrained", "get", "edges2shoes", "--url", f"{base}/edges2shoes.pth", "--quiet")
+    finally:
+        home.chmod(0o755)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: cannot write the model cache {home}/.cache/gantool/pretrained (Permission denied): set "
+        "GANTOOL_CACHE to a folder you can write, e.g. GANTOOL_CACHE=/tmp/gantool-cache gantool pretrained get "
+        "edges2shoes")
 
 
 def test_an_unreachable_server_is_one_line(tmp_path):

@@ -28,15 +28,19 @@ def list_models() -> None:
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Download and import again even when it is cached.")
 @click.option("--url", help="Download from this address instead of the reference's (a mirror).")
+@click.option("--sha256", "sha256", help="The file's known sha256: refuse a download that differs.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def get(name, force, url, quiet) -> None:
+def get(name, force, url, sha256, quiet) -> None:
     """Download the published model NAME, import it and cache it (see `gantool pretrained list`).
 
     The file goes to a temporary name and is cached only once it has arrived whole and imported;
-    the cache is $GANTOOL_CACHE/pretrained (default ~/.cache/gantool/pretrained).
+    the cache is $GANTOOL_CACHE/pretrained (default ~/.cache/gantool/pretrained). The host is asked
+    over https first (plain http only when https cannot connect). The sha256 of the download is
+    printed and recorded, and every use of pretrained:NAME checks the cached file against it.
     """
     from gantool.pretrained import get as get_model
 
-    path = get_model(name, force=force, url=url, progress=not quiet, log=lambda line: click.echo(line, err=True))
+    path = get_model(name, force=force, url=url, progress=not quiet, log=lambda line: click.echo(line, err=True),
+                     sha256=sha256)
     click.echo(f"cached: {path}")
     click.echo(f"next: gantool translate IMAGE --checkpoint pretrained:{name.removeprefix('pretrained:')}")

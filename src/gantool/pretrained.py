@@ -6,20 +6,30 @@ the options the reference's own instructions give for that model, and caches the
 ordinary gantool checkpoint: `$GANTOOL_CACHE/pretrained/NAME.pt` (default `~/.cache/gantool`).
 `--checkpoint pretrained:NAME` then resolves to that file. Nothing is cached unless the whole file
 arrived and imported.
+
+Safe loading stops a file from running code, but not from being swapped weights. So the host is
+asked over https first (plain http only when https cannot connect, said in the log), and the
+sha256 of the file as downloaded and of the cached checkpoint are recorded beside it
+(`NAME.sha256.json`) and printed. Every later `pretrained:NAME` checks the cached file against
+its record, and a file that changed is refused. `get(..., sha256=...)` also checks the download
+itself against a known digest.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from gantool.errors import GantoolError
 
-PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{file}.pth"
-CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{file}.pth"
+# https first; download.fetch_https_first falls back to http only when https cannot connect
+PIX2PIX_URL = "https://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{file}.pth"
+CYCLEGAN_URL = "https://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{file}.pth"
 PREFIX = "pretrained:"
 
 
@@ -101,7 +111,14 @@ def find(name: str) -> PublishedModel:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("GANTOOL_CACHE", Path.home() / ".cache" / "gantool")).expanduser() / "pretrained"
+    if os.environ.get("GANTOOL_CACHE"):
+        return Path(os.environ["GANTOOL_CACHE"]).expanduser() / "pretrained"
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no password entry (some containers)
+        raise GantoolError("there is no home folder to cache published models in: set GANTOOL_CACHE to a folder "
+                           "you can write") from None
+    return home / ".cache" / "gantool" / "pretrained"
 
 
 def cached_path(name: str) -> Path:
@@ -109,8 +126,15 @@ def cached_path(name: str) -> Path:
     return cache_dir() / f"{name.removeprefix(PREFIX)}.pt"
 
 
+def record_path(name: str) -> Path:
+    """The JSON beside a cached model that records the sha256 of what was downloaded and cached."""
+    path = cached_path(name)
+    return path.with_name(path.stem + ".sha256.json")
+
+
 def resolve(checkpoint: str | Path) -> Path:
-    """`pretrained:NAME` -> its cached checkpoint (an error says how to get it); anything else as is."""
+    """`pretrained:NAME` -> its cached checkpoint, checked against its sha256 record (an error says
+    how to get it, or that it changed); anything else as is."""
     text = str(checkpoint)
     if not text.startswith(PREFIX):
         return Path(checkpoint)
@@ -119,68 +143,101 @@ def resolve(checkpoint: str | Path) -> Path:
     if not path.is_file():
         raise GantoolError(f"{text} is not downloaded yet: run `gantool pretrained get {name}` "
                            f"(it is cached in {cache_dir()})")
+    check_cached(name)
     return path
 
 
-def _download(url: str, target: Path, progress: bool) -> None:
-    """`url` into `target`, all of it or an error (the caller removes what a failure leaves)."""
-    import http.client
-    import urllib.error
-    import urllib.request
+def check_cached(name: str) -> str:
+    """The sha256 of the cached model `name`, which must match the one recorded when it was
+    downloaded. A cache from before records existed gets its record now (when it can be written)."""
+    from gantool.download import sha256_of
 
-    from tqdm.auto import tqdm
+    path, record = cached_path(name), record_path(name)
+    digest = sha256_of(path)
+    try:
+        recorded = json.loads(record.read_text())["checkpoint_sha256"]
+    except FileNotFoundError:
+        _write_record(record, {"name": name, "checkpoint": path.name, "checkpoint_sha256": digest,
+                               "note": "recorded on first use: cached before gantool recorded downloads"},
+                      required=False)
+        return digest
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise GantoolError(f"the sha256 record of pretrained:{name} ({record}) cannot be read ({type(err).__name__}); "
+                           f"run `gantool pretrained get {name} --force` to download it again") from None
+    if digest != recorded:
+        raise GantoolError(f"the cached pretrained:{name} ({path}) changed since it was downloaded: its sha256 is "
+                           f"{digest}, not the {recorded} recorded in {record}; it was not loaded. Run "
+                           f"`gantool pretrained get {name} --force` to download it again")
+    return digest
+
+
+def _write_record(record: Path, values: dict[str, Any], required: bool = True) -> None:
+    from gantool.checkpoint import atomic_write
 
     try:
-        response = urllib.request.urlopen(url, timeout=60)  # noqa: S310  (http: the reference's own host)
-    except urllib.error.HTTPError as err:
-        raise GantoolError(f"could not download {url}: HTTP {err.code} {err.reason}; nothing was cached") from None
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise GantoolError(f"could not reach {url} ({reason}); check the connection, or give a mirror with "
-                           "--url; nothing was cached") from None
-    total = int(response.headers.get("Content-Length") or 0) or None
-    received = 0
-    try:
-        with response, target.open("wb") as out, tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
-                                                      desc=target.name.split(".")[1]) as bar:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-    except (http.client.HTTPException, OSError) as err:
-        raise GantoolError(f"the download of {url} broke off after {received / 1e6:.1f} MB"
-                           f"{f' of {total / 1e6:.1f} MB' if total else ''} ({type(err).__name__}); nothing was "
-                           "cached: run the command again") from None
-    if total is not None and received != total:
-        raise GantoolError(f"the download of {url} broke off after {received / 1e6:.1f} MB of {total / 1e6:.1f} MB; "
-                           "nothing was cached: run the command again")
+        atomic_write(record, lambda f: f.write((json.dumps(values, indent=1) + "\n").encode()))
+    except (OSError, GantoolError):  # a full disk is a GantoolError
+        if required:
+            raise
+
+
+def _unwritable(folder: Path, err: OSError, name: str) -> GantoolError:
+    return GantoolError(f"cannot write the model cache {folder} ({err.strerror or err}): set GANTOOL_CACHE to a "
+                        f"folder you can write, e.g. GANTOOL_CACHE=/tmp/gantool-cache gantool pretrained get {name}")
 
 
 def get(name: str, force: bool = False, url: str | None = None, progress: bool = True,
-        log: Callable[[str], None] = lambda line: None) -> Path:
+        log: Callable[[str], None] = lambda line: None, sha256: str | None = None) -> Path:
     """Download, import and cache the published model `name` (once; `force` fetches it again).
-    `url` replaces the reference's address (a mirror, or a local server in tests)."""
+    `url` replaces the reference's address (a mirror, or a local server in tests); `sha256`, when
+    given, must be the digest of the downloaded file. The digests are recorded and logged."""
     model = find(name)
     from gantool.checkpoint import save_checkpoint
+    from gantool.download import fetch, fetch_https_first, sha256_of
     from gantool.interop.reference import import_reference
 
     name = name.removeprefix(PREFIX)
     target = cached_path(name)
     if target.is_file() and not force:
-        log(f"{name} is cached: {target} (--force downloads it again)")
+        digest = check_cached(name)
+        log(f"{name} is cached: {target}, sha256 {digest} as recorded (--force downloads it again)")
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    source = url or model.url
-    fd, tmp = tempfile.mkstemp(prefix=f".{model.file}.", suffix=".pth.part", dir=target.parent)
+    expected = sha256.strip().lower() if sha256 else None
+    if expected is not None and (len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected)):
+        raise GantoolError(f"--sha256 {sha256!r} is not a sha256 digest (64 hexadecimal digits)")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{model.file}.", suffix=".pth.part", dir=target.parent)
+    except OSError as err:
+        raise _unwritable(target.parent, err, name) from None
     os.close(fd)
     try:
+        source = url or model.url
         log(f"downloading {source}")
-        _download(source, Path(tmp), progress)
+        fetched = (fetch if url else fetch_https_first)(source, Path(tmp), progress, model.file, log)
+        if expected is not None and fetched.sha256 != expected:
+            raise GantoolError(f"the file from {fetched.url} has sha256 {fetched.sha256}, not the {expected} given "
+                               "with --sha256; nothing was cached")
         state, report = import_reference([Path(tmp)], recipe=model.recipe, direction=model.direction,
                                          dropout=model.dropout)
-        state.setdefault("imported", {})["published_as"] = {"name": name, "url": model.url, "expects": model.expects}
+        state.setdefault("imported", {})["published_as"] = {"name": name, "url": model.url, "expects": model.expects,
+                                                            "downloaded_from": fetched.url, "sha256": fetched.sha256}
+        record = record_path(name)
+        record.unlink(missing_ok=True)  # (--force) never an old record beside a new file
         save_checkpoint(state, target)
+        try:
+            _write_record(record, {"name": name, "url": fetched.url, "bytes": fetched.size,
+                                   "download_sha256": fetched.sha256, "checkpoint": target.name,
+                                   "checkpoint_sha256": sha256_of(target),
+                                   "downloaded": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        except BaseException as err:
+            target.unlink(missing_ok=True)  # a model without its record could not be checked later
+            if isinstance(err, OSError):
+                raise _unwritable(target.parent, err, name) from None
+            raise
     finally:
         Path(tmp).unlink(missing_ok=True)
     log(str(report) if report else f"imported {name}")
+    log(f"sha256 of {model.file}.pth as downloaded from {fetched.url}: {fetched.sha256}; recorded in {record}, "
+        f"and each use of pretrained:{name} checks the cached file against it")
     return target
