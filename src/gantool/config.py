@@ -11,6 +11,7 @@ The `model` section belongs to the recipe (each recipe registers its own datacla
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from gantool.errors import GantoolError
+from gantool.untrusted import CONFIG_LIMITS, check_size, short, shown
 
 Objective = Literal["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp",
                     # f-GAN divergences (Nowozin et al. 2016)
@@ -30,6 +32,24 @@ Precision = Literal["fp32", "bf16", "fp16", "auto"]  # auto: bf16 where the hard
 def _check(condition: bool, key: str, message: str) -> None:
     if not condition:
         raise GantoolError(f"config value {key}: {message}")
+
+
+def _name(prefix: str, key: Any) -> str:
+    """A config key from a file, quoted and shortened for a message."""
+    return short(prefix + key) if isinstance(key, str) else f"{prefix}{short(key)}"
+
+
+def _check_finite(node: Any, prefix: str = "") -> None:
+    """Every float of a config (of every section, in tuples too) is finite: an infinite learning
+    rate or loss weight passes every range check and ruins the run."""
+    if dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            _check_finite(getattr(node, f.name), f"{prefix}{f.name}.")
+    elif isinstance(node, (tuple, list)):
+        for i, value in enumerate(node):
+            _check_finite(value, f"{prefix[:-1]}[{i}].")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise GantoolError(f"config value {prefix[:-1]} must be a finite number, got {node}")
 
 
 @dataclass(frozen=True)
@@ -296,10 +316,10 @@ def default_config(recipe: str, name: str | None = None) -> "Config":
 def model_config_class(recipe: str) -> type:
     if recipe not in _MODEL_CONFIGS:
         if not _MODEL_CONFIGS:
-            raise GantoolError(f"unknown recipe {recipe!r}: no recipe is registered yet; import gantool.recipes "
+            raise GantoolError(f"unknown recipe {_name('', recipe)}: no recipe is registered yet; import gantool.recipes "
                                "(the built-in ones) or the module that defines the recipe before building its config")
         raise GantoolError(
-            f"unknown recipe {recipe!r}; valid: {', '.join(sorted(_MODEL_CONFIGS))}"
+            f"unknown recipe {_name('', recipe)}; valid: {', '.join(sorted(_MODEL_CONFIGS))}"
         )
     return _MODEL_CONFIGS[recipe]
 
@@ -323,8 +343,9 @@ class Config:
             object.__setattr__(self, "model", model_config_class(self.recipe)())
         # the default run folder is runs/<name>: a config from a stranger must not aim it elsewhere
         if not isinstance(self.name, str) or self.name in ("", ".", "..") or any(c in self.name for c in "/\\\0"):
-            raise GantoolError(f"config value name: {self.name!r} must be a plain folder name (no /, \\ or ..); "
+            raise GantoolError(f"config value name: {shown(self.name)} must be a plain folder name (no /, \\ or ..); "
                                "choose where the run goes with --out")
+        _check_finite(self)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -332,7 +353,8 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
         if not isinstance(data, dict):
-            raise GantoolError(f"a config must be a mapping of sections, got {type(data).__name__}")
+            raise GantoolError(f"a config must be a mapping of sections, got {shown(data)}")
+        check_size(data, "the config", **CONFIG_LIMITS)  # YAML aliases and pickle references multiply
         recipe = data.get("recipe", "cgan")
         if not isinstance(recipe, str):
             raise GantoolError("config value recipe: must be a string")
@@ -364,7 +386,7 @@ def _build(cls: type, data: Any, prefix: str, skip: frozenset | set = frozenset(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise GantoolError(f"config section {section!r} must be a mapping, got {data!r}")
+        raise GantoolError(f"config section {section!r} must be a mapping, got {shown(data)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
     kwargs = {}
@@ -373,7 +395,7 @@ def _build(cls: type, data: Any, prefix: str, skip: frozenset | set = frozenset(
             continue
         if key not in names:
             raise GantoolError(
-                f"unknown config key '{prefix}{key}'; valid keys in {section}: {', '.join(names)}"
+                f"unknown config key {_name(prefix, key)}; valid keys in {section}: {', '.join(names)}"
             )
         kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
     return cls(**kwargs)
@@ -392,39 +414,44 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     if origin is Literal:
         if value not in args:
             raise GantoolError(
-                f"config value {key}={value!r} is not valid; choose one of: "
+                f"config value {key}={shown(value)} is not valid; choose one of: "
                 + ", ".join(str(a) for a in args)
             )
         return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise GantoolError(f"config value {key} must be a list of {len(args)} values, got {value!r}")
+            raise GantoolError(f"config value {key} must be a list of {len(args)} values, got {shown(value)}")
         return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise GantoolError(f"config value {key} must be true or false, got {value!r}")
+        raise GantoolError(f"config value {key} must be true or false, got {shown(value)}")
     if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2 ** 63:
             return value
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 63:
             return int(value)
-        raise GantoolError(f"config value {key} must be an integer, got {value!r}")
+        raise GantoolError(f"config value {key} must be an integer, got {shown(value)}")
     if hint is float:
+        number = None
         if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1e308):
-            return float(value)
-        if isinstance(value, str):  # YAML reads "1e-4" as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML reads "1e-4" as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise GantoolError(f"config value {key} must be a number, got {value!r}")
+        if number is None:
+            raise GantoolError(f"config value {key} must be a number, got {shown(value)}")
+        if not math.isfinite(number):  # "inf", "nan", "1e400" (which reads as infinity)
+            raise GantoolError(f"config value {key} must be a finite number, got {shown(value)}")
+        return number
     if hint is str:
         if isinstance(value, str):
             return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2 ** 63):
             return str(value)
-        raise GantoolError(f"config value {key} must be a string, got {value!r}")
+        raise GantoolError(f"config value {key} must be a string, got {shown(value)}")
     return value
 
 
@@ -434,9 +461,16 @@ def load_config(path: str | Path) -> Config:
     if not path.is_file():
         raise GantoolError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, ValueError, LookupError, AttributeError, RecursionError) as err:  # e.g. 2001-13-01
         raise GantoolError(f"config file {path} is not valid YAML: {err}") from None
+    if data is None:  # a default config in disguise: say so rather than let its recipe surprise
+        raise GantoolError(f"config file {path} is empty: write the settings to change as sections, e.g. "
+                           "'optim: {lr_g: 1e-4}', or leave out --config for the defaults")
+    if not isinstance(data, dict):
+        raise GantoolError(f"config file {path} holds {shown(data)}, not a mapping of sections "
+                           "(e.g. 'optim: {lr_g: 1e-4}')")
+    check_size(data, f"config file {path}", **CONFIG_LIMITS)  # YAML aliases multiply a small file
     try:
         return Config.from_dict(data)
     except GantoolError as err:
@@ -468,6 +502,7 @@ def set_values(cfg: Config, items: list[tuple[str, Any]] | dict[str, Any]) -> Co
     """`cfg` with the dotted `key`s set to already-parsed values, checked like a config file."""
     data = cfg.to_dict()
     for key, value in (items.items() if isinstance(items, dict) else items):
+        check_size(value, f"--set {key[:60]}", **CONFIG_LIMITS)
         parts = key.split(".")
         node = data
         for i, part in enumerate(parts[:-1]):
