@@ -225,3 +225,15 @@ def test_ctrl_c_stops_with_status_130(digits, tmp_path):
 def test_train_help_documents_the_exit_status():
     result = invoke("train", "cgan", "--help")
     assert "130 (Ctrl-C, SIGINT) or 143 (SIGTERM) when a signal stopped it early" in " ".join(result.output.split())
+
+
+def test_the_demo_stopped_by_sigterm_says_so_in_its_status_too(digits, tmp_path):
+    out = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "gantool_cli", "demo", "--steps", "100000", "--out", str(out),
+                             "--device", "cpu", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    _wait_for(out / "metrics.jsonl", proc, timeout=180)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, output
+    assert f"resume with: gantool train cgan --resume {out}" in output

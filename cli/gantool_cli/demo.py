@@ -43,3 +43,8 @@ def demo(steps, out, device, precision, quiet) -> None:
     click.echo(f"sample grid (rows: digits 0-9): {grid}")
     click.echo(f"checkpoint: {result.checkpoint}")
     click.echo(f"next: gantool generate {result.run_dir} --label 7 --n 16 --out sevens.png")
+    if result.interrupted:  # Ctrl-C or SIGTERM: the status says so (128 + N), as gantool train's does
+        from gantool_cli.train import exit_if_stopped
+
+        click.echo(f"interrupted at step {result.step}; resume with: gantool train cgan --resume {result.run_dir}")
+        exit_if_stopped(click.get_current_context(), result)

@@ -24,6 +24,14 @@ def train() -> None:
     """Train a model; see `gantool train cgan --help`."""
 
 
+def exit_if_stopped(ctx: click.Context, result: Any) -> None:
+    """Exit with 128 + the signal's number when one stopped the run early (EXIT_STATUS)."""
+    if result.stopped_by is not None:
+        import signal
+
+        ctx.exit(128 + signal.Signals[result.stopped_by].value)
+
+
 def _channels(value: str) -> int:
     return int(value)
 
@@ -86,10 +94,7 @@ def start_or_resume(ctx: click.Context, values: dict[str, Any], config_file: Pat
     if result.interrupted:
         click.echo(f"interrupted at step {result.step}; checkpoint saved: {result.checkpoint}")
         click.echo(f"resume with: gantool train {cfg.recipe} --resume {result.run_dir}")
-        if result.stopped_by is not None:
-            import signal
-
-            ctx.exit(128 + signal.Signals[result.stopped_by].value)
+        exit_if_stopped(ctx, result)
         return
     click.echo(f"trained {result.step} steps in {result.seconds:.0f}s")
     click.echo(f"run folder: {result.run_dir}")
