@@ -205,7 +205,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "D given as G": (root / "cyclegan_resnet6_instance" / "latest_net_D.pth", "looks like a discriminator"),
         "D renamed as G": (disguised, "looks like a PatchGAN discriminator, not a generator"),
         "truncated file": (truncated, "truncated or damaged"),
-        "pickle with code": (evil, "could run code: refused unopened"),
+        "pickle with code": (evil, "could run code when loaded, so it was refused and not opened"),
         "another network": (other, "not a state dict of a reference generator"),
         "folder without generators": (empty, "holds no latest_net_G*.pth"),
         "not a file of torch": (REPO / "README.md", "is not a PyTorch file"),

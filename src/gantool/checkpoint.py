@@ -143,23 +143,39 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", recipe: str | N
     if path.suffix.lower() == ".onnx":
         raise GantoolError(f"{path} is an ONNX export, which only gantool translate runs; give the gantool checkpoint "
                            "it was exported from")
+    from gantool.untrusted import (CHECKPOINT_LIMITS, CONFIG_LIMITS, check_size, refused_for_code, torch_load_reason,
+                                   unsafe_file_message)
+
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated zip, pickle with code, random bytes: all the same to a user
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    except Exception as err:  # truncated zip, random bytes, pickle with code: the last needs its own advice
+        if refused_for_code(err, path):
+            raise GantoolError(unsafe_file_message(path, "use a checkpoint from a source you trust; gantool's own "
+                                                         "checkpoints hold only tensors and plain data")) from None
         raise GantoolError(
             f"{path} is not a loadable gantool checkpoint (truncated, corrupt, or not made by gantool; "
-            f"only tensors and plain data are accepted): {reason[:200]}"
+            f"only tensors and plain data are accepted): {torch_load_reason(err)}"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GantoolError(f"{path} is not a gantool checkpoint (no '{FORMAT}' marker)")
-    if state.get("format_version", 0) > FORMAT_VERSION:
+    # the pickle memo lets a small file hold a structure of any size: measure before anything walks it
+    check_size(state, f"checkpoint {path}", **CHECKPOINT_LIMITS)
+    check_size(state.get("config"), f"checkpoint {path}: its config", **CONFIG_LIMITS)
+    version, written_by = state.get("format_version", 0), state.get("gantool_version")
+    if not isinstance(version, int):
+        raise GantoolError(f"{path} is not a gantool checkpoint (its format version is not a number)")
+    if version > FORMAT_VERSION:
+        written_by = written_by if isinstance(written_by, str) and len(written_by) <= 40 else "an unknown version"
         raise GantoolError(
-            f"{path} was written by gantool {state.get('gantool_version')} in a newer checkpoint format "
-            f"({state.get('format_version')}); upgrade gantool to read it"
+            f"{path} was written by gantool {written_by} in a newer checkpoint format "
+            f"({version if version < 1000 else 'unknown'}); upgrade gantool to read it"
         )
+    if any(key in state and not isinstance(state[key], kind) for key, kind in (("recipe", str), ("config", dict),
+                                                                               ("meta", dict))):
+        raise GantoolError(f"{path} is not a gantool checkpoint (its recipe, config or metadata is not of the kind "
+                           "gantool writes)")
     if recipe is not None and state.get("recipe") != recipe:
-        raise GantoolError(f"{path} is a {state.get('recipe')!r} checkpoint, not {recipe!r}")
+        raise GantoolError(f"{path} is a {str(state.get('recipe'))[:40]!r} checkpoint, not {recipe!r}")
     return state
 
 

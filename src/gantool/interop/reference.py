@@ -21,6 +21,7 @@ from torch import Tensor
 import gantool.recipes  # noqa: F401  (registers the pix2pix and CycleGAN configs)
 from gantool.config import Config, default_config, set_values
 from gantool.errors import GantoolError
+from gantool.untrusted import refused_for_code, torch_load_reason, unsafe_file_message
 from gantool.interop import reference_names as rn
 
 PIX2PIX_DROPOUT = 0.5  # the reference's U-Net dropout
@@ -58,13 +59,14 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the error below says enough
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001  (truncated zip, pickle with code, random bytes: told apart below)
+    except Exception as err:  # noqa: BLE001  (truncated zip, pickle with code, random bytes: told apart below)
+        if refused_for_code(err, path):  # a zip file too: torch.save puts its pickle inside one
+            raise GantoolError(unsafe_file_message(path, "a reference model is a state dict of tensors "
+                                                         "(net.state_dict()): use one from a source you trust")) from None
         if head.startswith(b"PK"):
             why = "a PyTorch file that is truncated or damaged (download or copy it again)"
-        elif head[:1] == b"\x80":
-            why = "a pickle holding Python objects other than tensors, which could run code: refused unopened"
         else:
-            why = "not a PyTorch file"
+            why = f"not a PyTorch file ({torch_load_reason(err)})"
         raise GantoolError(f"{path} is {why}; a reference model is a .pth state dict of tensors") from None
     if isinstance(state, dict) and state.get("format") == "gantool-checkpoint":
         raise GantoolError(f"{path} is already a gantool checkpoint: use it directly")
