@@ -236,7 +236,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
             plots.append(path)
 
     samples = sample_grids(run_dir)
-    config_text = (run_dir / "config.yaml").read_text(errors="replace") if run_file(run_dir, run_dir / "config.yaml") else ""
+    config = run_dir / "config.yaml"
+    config_text = config.read_text(errors="replace") if run_file(run_dir, config) else ""
     last = training[-1]
     best = [r for r in records if "best" in r]
     summary = {"steps logged": last["step"], "time in the loop (s)": last.get("elapsed_s", float("nan")),

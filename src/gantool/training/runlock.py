@@ -50,7 +50,8 @@ def _open_locked(path: Path) -> int:
             holder, stop = _holder(path)
             raise GantoolError(
                 f"{path.parent} is in use: {holder} is training this run (it holds {path}); two processes on one "
-                f"run would overwrite each other's checkpoints. Wait for it to finish, or {stop}, then resume") from None
+                f"run would overwrite each other's checkpoints. Wait for it to finish, or {stop}, then resume"
+            ) from None
         except OSError:  # a file system without locks: train unlocked rather than not at all
             return fd
         # the holder before us may have removed the file as it let go: lock the file that is there now
