@@ -1,8 +1,10 @@
-"""Issue 30 items 5 and 7: files made by an attacker, as an attacker would make them.
+"""Issue 30 items 5, 7 and 15: files made by an attacker, as an attacker would make them.
 
 - A checkpoint whose pickle memo makes a few kilobytes stand for millions of values (item 5).
 - Pickles that would run code when loaded, in torch's zip format and as bare pickles, given to
   every loader (item 7): refused, no code run, and said once in our words.
+- A checkpoint whose config asks for a network far larger than its tensors (item 15): refused by
+  comparing shapes before anything real is built.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from torch.nn.modules.module import register_module_parameter_registration_hook
 
 from gantool.checkpoint import load_checkpoint, load_generator_state
 from gantool.config import apply_overrides, default_config
@@ -159,3 +162,112 @@ def test_damaged_files_are_still_called_damaged(pix2pix_run, tmp_path):
             load_checkpoint(path)
         assert "not a loadable gantool checkpoint" in str(caught.value) and UNSAFE not in str(caught.value)
         assert "weights_only" not in str(caught.value)
+
+
+# ---------------------------------------------------------------------------- item 15
+class _BigRealTensor(Exception):
+    pass
+
+
+@pytest.fixture
+def no_big_real_networks():
+    """Fails at once (rather than after minutes and gigabytes) when a real parameter of more than
+    a million values, or more than 50,000 real parameters, are made: what building a checkpoint's
+    inflated config would do."""
+    count = [0]
+
+    def check(module, name, param):
+        if param is None or param.is_meta:
+            return
+        count[0] += 1
+        if param.numel() > 1_000_000 or count[0] > 50_000:
+            raise _BigRealTensor(f"{type(module).__name__}.{name} of {param.numel():,} values was built")
+
+    handle = register_module_parameter_registration_hook(check)
+    yield
+    handle.remove()
+
+
+def _inflate(state):
+    state["config"]["model"]["ngf"] = 2048
+    state["config"]["model"]["ndf"] = 2048
+
+
+def _loaders(tmp_path: Path):
+    from gantool.interop.reference import export_reference
+    from gantool.resume import plan_resume
+    from gantool.translate import load_translator
+    from gantool.warmstart import init_config
+
+    return {
+        "translate": lambda path: load_translator(path),
+        "resume": lambda path: plan_resume(path, "pix2pix"),
+        "init-from": lambda path: init_config(default_config("pix2pix"), path),
+        "export to the reference": lambda path: export_reference(path, tmp_path / "reference"),
+    }
+
+
+@pytest.mark.parametrize("loader", ["translate", "resume", "init-from", "export to the reference"])
+def test_inflated_config_is_refused_before_anything_is_built(loader, pix2pix_run, tmp_path, no_big_real_networks):
+    inflated = _edited(pix2pix_run, tmp_path / "inflated.pt", _inflate)
+    started = time.perf_counter()
+    with pytest.raises(GantoolError) as caught:
+        _loaders(tmp_path)[loader](inflated)
+    assert time.perf_counter() - started < 3
+    assert str(caught.value).startswith("inflated.pt: ")
+    assert "do not fit the saved config" in str(caught.value) and "the config makes [" in str(caught.value)
+    assert not (tmp_path / "reference").exists() or not any((tmp_path / "reference").iterdir())
+
+
+def test_inflated_config_on_the_command_line(pix2pix_run, tmp_path, no_big_real_networks):
+    inflated = _edited(pix2pix_run, tmp_path / "inflated.pt", _inflate)
+    write_random_pairs(tmp_path / "images", 1, 64, 64)
+    result = invoke("translate", tmp_path / "images", "--checkpoint", inflated, "--out-dir", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    line = error_line(result.output)
+    assert line.startswith("Error: inflated.pt: ") and "tensors do not fit the saved config (e.g. G." in line
+    assert "the config makes [" in line and "the file was changed or is damaged" in line
+
+
+def test_a_config_too_large_to_build_even_as_shapes_is_refused(pix2pix_run, tmp_path, no_big_real_networks):
+    def deepen(state):
+        state["config"]["model"]["n_layers_d"] = 1_000_000  # a PatchGAN of a million layers
+
+    def widen(state):
+        state["config"]["model"]["ngf"] = 10 ** 15  # past what torch can index
+
+    for edit, message in ((deepen, "more than 10,000 layers and tensors"), (widen, "cannot be built")):
+        started = time.perf_counter()
+        with pytest.raises(GantoolError, match=message):
+            _loaders(tmp_path)["resume"](_edited(pix2pix_run, tmp_path / "edited.pt", edit))
+        assert time.perf_counter() - started < 5
+
+
+def test_untouched_checkpoints_still_load(pix2pix_run, tmp_path, no_big_real_networks):
+    from gantool.translate import load_translator
+
+    for load in _loaders(tmp_path).values():
+        load(pix2pix_run)
+    assert load_translator(pix2pix_run).generator is not None
+
+
+def test_shape_only_builds_match_real_ones_for_every_recipe():
+    """The meta-device build that the checks compare against has every tensor of the real
+    networks, with the same shapes, for every registered recipe (spectral norm included)."""
+    from gantool.config import set_values
+    from gantool.recipes import RECIPES
+    from gantool.weights import build_shapes_only
+
+    meta = {"class_names": [str(i) for i in range(3)], "images": 4}
+    for name in RECIPES.names():
+        if name == "encoder":  # it builds a cgan generator read from a file: covered by the cgan row
+            continue
+        for changes in ({}, {"model.spectral_norm": True}):
+            try:
+                cfg = set_values(default_config(name), {"model.ngf": 8, "model.ndf": 8, **changes})
+            except GantoolError:  # a recipe without spectral norm
+                continue
+            real = RECIPES.get(name)(cfg, meta).state_dict()
+            shapes = build_shapes_only(lambda: RECIPES.get(name)(cfg, meta), "test").state_dict()
+            assert {k: tuple(v.shape) for k, v in shapes.items()} == {k: tuple(v.shape) for k, v in real.items()}, name
+            assert all(v.is_meta for v in shapes.values() if v.is_floating_point())

@@ -103,19 +103,23 @@ class Editor:
 def _encoder_networks(state: dict[str, Any], device: torch.device) -> tuple[nn.Module, ConditionalSampler]:
     from gantool.config import Config
     from gantool.recipes.encoder import GENERATOR_PREFIX, build_encoder, build_frozen_generator
-    from gantool.weights import load_weights
+    from gantool.weights import check_fits_first, load_weights
 
     cfg, meta = Config.from_dict(state["config"]), state["meta"]
     info = meta["generator"]
     z_dim = int(info["config"]["model"]["z_dim"])
-    encoder = build_encoder(cfg, z_dim)
     weights = state["ema"] if state.get("ema") is not None else state["generators"]
-    load_weights(encoder, {k[2:]: v for k, v in weights.items() if k.startswith("E.")}, "encoder checkpoint")
+    encoder_weights = {k[2:]: v for k, v in weights.items() if k.startswith("E.")}
+    generator_weights = {k[len(GENERATOR_PREFIX):]: v for k, v in (state.get("recipe_state") or {}).items()
+                         if k.startswith(GENERATOR_PREFIX)}
+    # both configs come from the file: their networks are checked against its tensors before they are built
+    check_fits_first(lambda: {"E": build_encoder(cfg, z_dim)}, {"E": encoder_weights}, "encoder checkpoint")
+    check_fits_first(lambda: {"G": build_frozen_generator(info).module}, {"G": generator_weights}, "encoder checkpoint",
+                     what="generator recorded in the encoder's metadata")
+    encoder = build_encoder(cfg, z_dim)
+    load_weights(encoder, encoder_weights, "encoder checkpoint")
     frozen = build_frozen_generator(info)
-    generator_state = state.get("recipe_state") or {}
-    load_weights(frozen.module, {k[len(GENERATOR_PREFIX):]: v for k, v in generator_state.items()
-                                 if k.startswith(GENERATOR_PREFIX)}, "encoder checkpoint",
-                 what="generator recorded in the encoder's metadata")
+    load_weights(frozen.module, generator_weights, "encoder checkpoint", what="generator recorded in the encoder's metadata")
     sampler = ConditionalSampler(frozen.module.to(device).eval(), list(meta["class_names"]), z_dim,
                                  Config.from_dict(info["config"]), device)
     return encoder.to(device).eval(), sampler

@@ -16,7 +16,7 @@ from gantool.checkpoint import load_generator_state
 from gantool.config import Config
 from gantool.errors import GantoolError
 from gantool.recipes import RECIPES
-from gantool.weights import load_weights
+from gantool.weights import check_fits_first, load_weights
 
 
 class ConditionalSampler:
@@ -100,14 +100,20 @@ def load_generators(path: str | Path, recipes: tuple[str, ...], wrong_recipe: st
     if state["recipe"] not in recipes:
         raise GantoolError(f"{path} holds a {state['recipe']!r} model, {wrong_recipe}")
     cfg = Config.from_dict(state["config"])
-    recipe = RECIPES.get(state["recipe"])(cfg, state["meta"])
-    directions = state["meta"].get("directions")  # an imported one-direction model has only that generator
-    if directions:
-        kept = {recipe.translation_generators[d] for d in directions}
-        for key in [k for k in recipe.generators if k not in kept]:
-            del recipe.generators[key]
-    load_weights(recipe.generators, state["weights"], path)
-    return cfg, state["meta"], recipe.generators
+
+    def build() -> dict[str, nn.Module]:
+        recipe = RECIPES.get(state["recipe"])(cfg, state["meta"])
+        directions = state["meta"].get("directions")  # an imported one-direction model has only that generator
+        if directions:
+            kept = {recipe.translation_generators[d] for d in directions}
+            for key in [k for k in recipe.generators if k not in kept]:
+                del recipe.generators[key]
+        return {"generators": recipe.generators}
+
+    check_fits_first(build, {"generators": state["weights"]}, path)  # before a config's networks take memory
+    generators = build()["generators"]
+    load_weights(generators, state["weights"], path)
+    return cfg, state["meta"], generators
 
 
 def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> ConditionalSampler | UnconditionalSampler:

@@ -132,6 +132,10 @@ def plan_resume(resume: str | Path, recipe: str, values: dict[str, Any] | None =
                            "start a new run from its weights with --init-from instead")
     state["source"] = str(path)  # names the file in errors about its tensors
     saved = Config.from_dict(state["config"])
+    from gantool.recipes import RECIPES
+    from gantool.weights import check_checkpoint_fits
+
+    check_checkpoint_fits(lambda: RECIPES.get(recipe)(saved, state["meta"]), state, path)  # before it takes memory
     requested = {k: v for k, v in (values or {}).items() if v is not None}
     if steps is not None:
         requested["train.steps"] = steps

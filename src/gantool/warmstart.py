@@ -20,7 +20,7 @@ from gantool.checkpoint import load_checkpoint
 from gantool.config import Config, get_value, set_values
 from gantool.errors import GantoolError
 from gantool.recipes import RECIPES
-from gantool.weights import load_weights
+from gantool.weights import check_fits_first, load_weights
 
 
 @dataclass
@@ -45,6 +45,7 @@ def init_config(cfg: Config, init_from: str | Path, explicit: dict[str, Any] | N
         raise GantoolError(f"--init-from {path} holds a {state.get('recipe')!r} model; a {cfg.recipe} run can start "
                            f"only from a {cfg.recipe} model")
     saved = Config.from_dict(state["config"])
+    _check_fits_first(saved, state, path)
     keys = RECIPES.get(cfg.recipe).architecture_keys
     names = option_names or {}
     conflicts = [f"{names.get(key, '--set ' + key)} ({key}: {value!r} given, {get_value(saved, key)!r} in the checkpoint)"
@@ -54,6 +55,23 @@ def init_config(cfg: Config, init_from: str | Path, explicit: dict[str, Any] | N
                            f"{'; '.join(conflicts)}. Drop them (the checkpoint's architecture is used), or train "
                            "from scratch without --init-from")
     return set_values(cfg, {key: get_value(saved, key) for key in keys}), WarmStart(path, state)
+
+
+def _check_fits_first(saved: Config, state: dict[str, Any], path: Path) -> None:
+    """The run is built with the checkpoint's architecture: refuse a checkpoint whose tensors do
+    not fit its own config before that is built (each network it holds weights for)."""
+    def networks() -> dict[str, nn.Module]:
+        recipe = RECIPES.get(saved.recipe)(saved, state["meta"])
+        return {f"{kind}.{key}": module for kind in ("generators", "discriminators")
+                for key, module in getattr(recipe, kind).items()}
+
+    saved_parts = {f"{kind}.{key}": _sub_state(state.get(kind) or {}, key) or None
+                   for kind in ("generators", "discriminators") for key in _top_keys(state.get(kind) or {})}
+    check_fits_first(networks, saved_parts, path)
+
+
+def _top_keys(weights: dict[str, Any]) -> set[str]:
+    return {k.split(".", 1)[0] for k in weights if isinstance(k, str)}
 
 
 def load_initial_weights(generators: nn.ModuleDict, discriminators: nn.ModuleDict, start: WarmStart) -> None:

@@ -293,7 +293,10 @@ def export_reference(checkpoint: str | Path, out_dir: str | Path) -> list[Path]:
         raise GantoolError(f"{checkpoint}: a {m.generator} with {m.norm} norm"
                            f"{' and spectral norm' if m.spectral_norm else ''} has no reference counterpart "
                            "(it builds resnet_6/9blocks and unet_128/256 with batch or instance norm)")
-    model = RECIPES.get(recipe)(cfg, meta)
+    from gantool.weights import build_shapes_only, check_fits
+
+    # only the networks' names and shapes are needed: the meta device gives them for any config at no cost
+    model = build_shapes_only(lambda: RECIPES.get(recipe)(cfg, meta), checkpoint)
     directions = meta.get("directions") or list(model.translation_generators)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -311,6 +314,7 @@ def export_reference(checkpoint: str | Path, out_dir: str | Path) -> list[Path]:
         names = rn.generator_names(arch, list(module.state_dict()))
         if set(part) != set(names):
             raise GantoolError(f"{checkpoint}: the {key} weights do not fit a {m.generator} (the file is damaged)")
+        check_fits(module, part, checkpoint)
         written.append(_save(rn.to_reference(part, names), out_dir / file_of[direction], atomic_write))
     exported = Path(checkpoint).is_dir() and (Path(checkpoint) / EXPORT_CONFIG).is_file()
     discriminators = {} if exported else (load_checkpoint(checkpoint).get("discriminators") or {})

@@ -112,18 +112,21 @@ def discriminator(editor: Editor) -> tuple[nn.Module | None, str]:
     from gantool.config import Config
     from gantool.recipes import RECIPES
     from gantool.recipes.encoder import file_sha256
-    from gantool.weights import load_weights
+    from gantool.weights import check_fits_first, load_weights
 
     info = editor.generator
     file = Path(info["file"])
     if not file.is_file() or file.suffix != ".pt" or file_sha256(file) != info["sha256"]:
         return None, f"{file} is gone, changed or an export without D"
     state = load_checkpoint(file)
-    recipe = RECIPES.get(info["recipe"])(Config.from_dict(info["config"]), info["meta"])
+    saved = {k[2:]: v for k, v in (state.get("discriminators") or {}).items() if k.startswith("D.")}
+    cfg = Config.from_dict(info["config"])
+    check_fits_first(lambda: {"D": RECIPES.get(info["recipe"])(cfg, info["meta"]).discriminators["D"]}, {"D": saved}, file)
+    recipe = RECIPES.get(info["recipe"])(cfg, info["meta"])
     D = recipe.discriminators["D"]
     if not hasattr(D, "embed"):
         return None, "the discriminator is not a projection discriminator (its features depend on the label)"
-    load_weights(D, {k[2:]: v for k, v in state["discriminators"].items() if k.startswith("D.")}, file)
+    load_weights(D, saved, file)
     return D.eval(), ""
 
 

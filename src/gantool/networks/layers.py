@@ -80,7 +80,33 @@ def init_weights(module: nn.Module, std: float = 0.02, kind: str = "normal") -> 
 
 
 def maybe_spectral_norm(layer: nn.Module, enabled: bool) -> nn.Module:
-    return nn.utils.parametrizations.spectral_norm(layer) if enabled else layer
+    if not enabled:
+        return layer
+    if layer.weight.is_meta:  # a shape-only build (gantool.weights.check_fits_first)
+        return _shape_only_spectral_norm(layer)
+    return nn.utils.parametrizations.spectral_norm(layer)
+
+
+class _ShapeOnlySpectralNorm(nn.Module):
+    """The tensors torch's spectral norm keeps (its power-iteration vectors u and v), without its
+    power iterations: on the meta device those run through Python kernels whose first use imports
+    torch's compiler (seconds), where only the shapes are wanted."""
+
+    def __init__(self, weight: Tensor, dim: int) -> None:
+        super().__init__()
+        rows = weight.shape[dim]
+        self.register_buffer("_u", weight.new_empty(rows))
+        self.register_buffer("_v", weight.new_empty(weight.numel() // max(rows, 1)))
+
+    def forward(self, weight: Tensor) -> Tensor:
+        return weight
+
+
+def _shape_only_spectral_norm(layer: nn.Module) -> nn.Module:
+    transposed = isinstance(layer, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
+    parametrize.register_parametrization(layer, "weight", _ShapeOnlySpectralNorm(layer.weight, 1 if transposed else 0),
+                                         unsafe=True)
+    return layer
 
 
 def per_image_statistics(training_batch_size: int) -> bool:
