@@ -22,7 +22,7 @@ from gantool.runlog import read_records
 from gantool.storage import DiskFullError
 
 log = logging.getLogger("gantool")
-from gantool.safe_paths import inside
+from gantool.safe_paths import inside, leads_inside
 
 # one colour per warning kind, so the same failure looks the same on every plot
 WARNING_COLOURS = {
@@ -138,7 +138,7 @@ def run_file(run_dir: Path, path: Path, png: bool = False) -> bool:
     followed (a link in a shared run folder must not put another of the reader's files into a page
     they pass on), and with `png`, one that starts as a PNG does."""
     try:
-        if not path.is_file() or not path.resolve().is_relative_to(run_dir.resolve()):
+        if not path.is_file() or not leads_inside(run_dir, path):
             return False
         if png:
             with path.open("rb") as f:

@@ -42,12 +42,27 @@ def inside(folder: str | Path, path: str | Path, option: str = "--out-dir", advi
     """`path` (as given) after checking that it stays inside `folder` once `..` and every symbolic
     link along it are followed; otherwise a GantoolError names both (`option`: what the folder is,
     such as the flag that named it; `advice`: what to do, by default to choose another one)."""
-    root = Path(folder).expanduser().resolve()
-    target = Path(path).expanduser().resolve()  # non-strict: the parts that do not exist yet stay as written
-    if target != root and root not in target.parents:
+    if not leads_inside(folder, path, strict=False):
+        try:
+            target: Path | str = Path(path).expanduser().resolve()
+        except (OSError, RuntimeError):  # a link loop
+            target = "a loop of symbolic links"
         raise GantoolError(f"refusing to write {path}: it leads outside {option} {folder} (to {target}, through "
                            f"a '..' or a symbolic link); {advice or f'remove the link or choose another {option}'}")
     return Path(path)
+
+
+def leads_inside(folder: str | Path, path: str | Path, strict: bool = True, below: bool = False) -> bool:
+    """Whether `path`, once `..` and every symbolic link along it are followed, is `folder` or lies
+    within it (`below`: within it only). `strict`: both must exist, and anything unresolvable (a
+    missing file, a link loop, a NUL byte) is outside; otherwise the parts that do not exist yet
+    stay as written, as for an output about to be made."""
+    try:
+        root = Path(folder).expanduser().resolve(strict=strict)
+        target = Path(path).expanduser().resolve(strict=strict)
+    except (OSError, ValueError, RuntimeError, TypeError):
+        return False
+    return root in target.parents or (target == root and not below)
 
 
 def what_is(path: str | Path) -> str:

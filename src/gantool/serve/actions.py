@@ -20,7 +20,7 @@ from typing import Any
 from torch import Tensor
 
 from gantool.errors import GantoolError
-from gantool.safe_paths import safe_filename
+from gantool.safe_paths import leads_inside, safe_filename
 from gantool.serve.models import ServedModel
 
 READABLE = "PNG, JPEG, WebP, BMP, GIF or TIFF"
@@ -75,13 +75,9 @@ def received_upload(path: str | Path, uploads: str | Path) -> Path:
     (Gradio checks a file payload only when it carries its `meta` field), so the page opens
     nothing that did not arrive through the upload route. Links are resolved first: one inside
     the folder that points outside is refused too."""
-    try:
-        resolved = Path(path).resolve(strict=True)
-        folder = Path(uploads).resolve(strict=True)
-        if resolved != folder and resolved.is_relative_to(folder) and resolved.is_file():
-            return resolved
-    except (OSError, ValueError, RuntimeError, TypeError):  # missing, a NUL byte, a link loop, not a path
-        pass
+    # missing, a NUL byte, a link loop or not a path at all: outside too
+    if leads_inside(uploads, path, below=True) and Path(path).resolve().is_file():
+        return Path(path).resolve()
     raise UploadError(NOT_RECEIVED)
 
 
